@@ -1,0 +1,1 @@
+"""Custom Rasa actions (rasa_sdk): render localized content from data/."""

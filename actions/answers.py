@@ -1,0 +1,46 @@
+"""Actions that answer a question: topics, danger, fallback."""
+
+from __future__ import annotations
+
+from typing import Any, Dict, List, Text
+
+from rasa_sdk import Action, Tracker
+from rasa_sdk.events import SlotSet
+from rasa_sdk.executor import CollectingDispatcher
+
+from actions.common import TOPIC_OF_INTENT, country_of, intent_of, language_of, renderer, send, topic_events
+from bot.content.render import COUNTRY_INTENTS
+
+
+class ActionAnswer(Action):
+    """Answers the latest intent in the user's language (and country)."""
+
+    def name(self) -> Text:
+        return "action_answer"
+
+    async def run(
+        self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: Dict[Text, Any]
+    ) -> List[Dict[Text, Any]]:
+        intent, language, country = intent_of(tracker), language_of(tracker), country_of(tracker)
+        send(dispatcher, renderer().answer(intent, language, country))
+        events = topic_events(TOPIC_OF_INTENT.get(intent, "out_of_scope"), language)
+        if intent in COUNTRY_INTENTS and country is None:
+            events.append(SlotSet("pending_topic", intent))
+        return events
+
+
+class ActionDanger(Action):
+    """Present danger: calm words, emergency numbers first, a safety tip."""
+
+    def name(self) -> Text:
+        return "action_danger"
+
+    async def run(
+        self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: Dict[Text, Any]
+    ) -> List[Dict[Text, Any]]:
+        language, country = language_of(tracker), country_of(tracker)
+        send(dispatcher, renderer().answer("danger", language, country))
+        events = topic_events("danger", language)
+        if country is None:
+            events.append(SlotSet("pending_topic", "danger"))
+        return events

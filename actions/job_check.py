@@ -1,0 +1,117 @@
+"""The guided job-offer check: a Rasa form of six yes/no questions."""
+
+from __future__ import annotations
+
+from typing import Any, Dict, List, Text
+
+from rasa_sdk import Action, FormValidationAction, Tracker
+from rasa_sdk.events import SlotSet
+from rasa_sdk.executor import CollectingDispatcher
+from rasa_sdk.types import DomainDict
+
+from actions.common import country_of, intent_of, language_of, renderer, send, topic_events
+from bot.content.render import JOB_CHECK_FLAGS
+
+JOB_SLOTS = tuple(JOB_CHECK_FLAGS)
+# Intents the form does not swallow: the form rejects them so that rules handle them.
+INTERRUPTING_INTENTS = frozenset({"danger", "stop"})
+
+
+class ValidateJobCheckForm(FormValidationAction):
+    """Keeps the check going: anything but yes/no gets a gentle hint and the question again."""
+
+    def name(self) -> Text:
+        return "validate_job_check_form"
+
+    async def run(
+        self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict
+    ) -> List[Dict[Text, Any]]:
+        events = await super().run(dispatcher, tracker, domain)
+        intent = intent_of(tracker)
+        if intent in INTERRUPTING_INTENTS:
+            return events
+        language = language_of(tracker)
+        asked = tracker.get_slot("requested_slot")  # None while the form is being activated
+        if asked and intent not in ("affirm", "deny"):
+            dispatcher.utter_message(text=renderer().t("job_check_not_yes_no", language))
+        return [*events, *topic_events("recruitment", language)]
+
+
+class ActionAskJobSlot(Action):
+    """Asks one question of the check (one subclass per slot, see below)."""
+
+    slot = ""
+
+    def name(self) -> Text:
+        return f"action_ask_{self.slot}"
+
+    async def run(
+        self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: Dict[Text, Any]
+    ) -> List[Dict[Text, Any]]:
+        language = language_of(tracker)
+        send(dispatcher, [renderer().job_check_question(self.slot, language)])
+        return topic_events("recruitment", language)
+
+
+def _ask_action(slot: str) -> type[ActionAskJobSlot]:
+    return type(f"ActionAsk_{slot}", (ActionAskJobSlot,), {"slot": slot})
+
+
+ASK_ACTIONS = [_ask_action(slot) for slot in JOB_SLOTS]
+
+
+class ActionJobCheckResult(Action):
+    """Ends the check: the red flags found, what to do, the helplines."""
+
+    def name(self) -> Text:
+        return "action_job_check_result"
+
+    async def run(
+        self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: Dict[Text, Any]
+    ) -> List[Dict[Text, Any]]:
+        language = language_of(tracker)
+        answers = {slot: tracker.get_slot(slot) for slot in JOB_SLOTS}
+        send(dispatcher, renderer().job_check_result(answers, language, country_of(tracker)))
+        return [*[SlotSet(slot, None) for slot in JOB_SLOTS], *topic_events("recruitment", language)]
+
+
+class ActionJobCheckStop(Action):
+    """The user stopped the check."""
+
+    def name(self) -> Text:
+        return "action_job_check_stop"
+
+    async def run(
+        self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: Dict[Text, Any]
+    ) -> List[Dict[Text, Any]]:
+        language = language_of(tracker)
+        dispatcher.utter_message(text=renderer().t("job_check_stopped", language))
+        return [*[SlotSet(slot, None) for slot in JOB_SLOTS], *topic_events("smalltalk", language)]
+
+
+class ActionJobCheckDeclined(Action):
+    """The user said no to starting the check."""
+
+    def name(self) -> Text:
+        return "action_job_check_declined"
+
+    async def run(
+        self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: Dict[Text, Any]
+    ) -> List[Dict[Text, Any]]:
+        language = language_of(tracker)
+        dispatcher.utter_message(text=renderer().t("job_check_declined", language))
+        return topic_events("recruitment", language)
+
+
+class ActionOfferJobCheck(Action):
+    """Answers a job-offer question and offers the guided check (yes/no)."""
+
+    def name(self) -> Text:
+        return "action_offer_job_check"
+
+    async def run(
+        self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: Dict[Text, Any]
+    ) -> List[Dict[Text, Any]]:
+        language = language_of(tracker)
+        send(dispatcher, renderer().answer("job_offer", language, country_of(tracker)))
+        return topic_events("recruitment", language)

@@ -1,0 +1,5 @@
+"""Command line: `python -m bot chat | ask | train` (see README)."""
+
+from bot.cli import main
+
+raise SystemExit(main())

@@ -1,0 +1,70 @@
+"""The one place that reads the environment. Embedded defaults need no setup at all."""
+
+from __future__ import annotations
+
+import os
+import secrets
+from dataclasses import dataclass, field
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def _env(name: str, default: str) -> str:
+    value = os.environ.get(name)
+    return value if value not in (None, "") else default
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Runtime settings; see README "Configuration" for every variable."""
+
+    data_dir: Path = field(default_factory=lambda: Path(_env("SP_DATA_DIR", str(ROOT / "data"))))
+    var_dir: Path = field(default_factory=lambda: Path(_env("SP_VAR_DIR", str(ROOT / "var"))))
+    models_dir: Path = field(default_factory=lambda: Path(_env("SP_MODELS_DIR", str(ROOT / "models"))))
+    rasa_host: str = field(default_factory=lambda: _env("SP_RASA_HOST", "127.0.0.1"))
+    rasa_port: int = field(default_factory=lambda: int(_env("SP_RASA_PORT", "5005")))
+    action_port: int = field(default_factory=lambda: int(_env("SP_ACTION_PORT", "5055")))
+    rasa_timeout: float = field(default_factory=lambda: float(_env("SP_RASA_TIMEOUT", "15")))
+    # Gateway state (language, country per user). SQLite file by default.
+    db_url: str = field(default_factory=lambda: _env("SP_DB_URL", ""))
+    tracker_db: str = field(default_factory=lambda: _env("SP_TRACKER_DB", ""))
+    pepper: str = field(default_factory=lambda: _env("SP_PEPPER", ""))
+    channel_token: str = field(default_factory=lambda: _env("SP_RASA_CHANNEL_TOKEN", ""))
+
+    @property
+    def rasa_url(self) -> str:
+        return _env("SP_RASA_URL", f"http://{self.rasa_host}:{self.rasa_port}")
+
+    @property
+    def action_url(self) -> str:
+        return _env("SP_ACTION_URL", f"http://127.0.0.1:{self.action_port}/webhook")
+
+    def database_url(self) -> str:
+        return self.db_url or f"sqlite:///{self.var_dir / 'gateway.db'}"
+
+    def tracker_db_path(self) -> str:
+        return self.tracker_db or str(self.var_dir / "rasa_tracker.db")
+
+    def secret(self, name: str, given: str) -> str:
+        """A secret from the environment, else one generated once and kept in var/ (0600)."""
+        if given:
+            return given
+        self.var_dir.mkdir(parents=True, exist_ok=True)
+        path = self.var_dir / name
+        if not path.exists():
+            path.touch(mode=0o600)
+            path.write_text(secrets.token_hex(32))
+        return path.read_text().strip()
+
+    def rasa_env(self) -> dict[str, str]:
+        """Environment for the Rasa and action server processes."""
+        return {
+            "SP_ACTION_URL": self.action_url,
+            "SP_TRACKER_DIALECT": "sqlite",
+            "SP_TRACKER_DB": self.tracker_db_path(),
+            "SP_RASA_CHANNEL_TOKEN": self.secret("channel_token", self.channel_token),
+            "SP_DATA_DIR": str(self.data_dir),
+            "RASA_TELEMETRY_ENABLED": "false",
+            "TF_CPP_MIN_LOG_LEVEL": "3",
+        }

@@ -1,0 +1,241 @@
+"""Turns an intent + language + country into the bot's messages (no Rasa imports)."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+
+from bot.content.catalog import FALLBACK_LANGUAGE, Catalog, Country, Hotline
+
+MAX_HOTLINES = 5
+MAX_ORGANISATIONS = 3
+# Topics whose answer depends on the user's country.
+COUNTRY_INTENTS = frozenset(
+    {"warning_signs", "legal_rights", "legal_aid", "life_skills", "safe_migration", "get_help", "danger"}
+)
+MENU = (
+    ("button_job_offer", "/job_offer"),
+    ("button_tactics", "/recruitment_tactics"),
+    ("button_warning_signs", "/warning_signs"),
+    ("button_rights", "/legal_rights"),
+    ("button_programmes", "/life_skills"),
+    ("button_get_help", "/get_help"),
+)
+SIMPLE_ANSWERS = {
+    "goodbye": ("goodbye",),
+    "thanks": ("thanks",),
+    "bot_identity": ("bot_identity",),
+    "privacy": ("privacy",),
+    "recruitment_tactics": ("recruitment_tactics",),
+    "online_relationship": ("online_relationship",),
+    "marriage_offer": ("marriage_offer",),
+    "modelling_offer": ("modelling_offer",),
+}
+LEGAL_AID_SERVICES = frozenset({"legal_aid"})
+SUPPORT_SERVICES = frozenset({"vocational_training", "education", "life_skills", "reintegration", "shelter"})
+# Job-offer check: slot -> the answer that is a red flag.
+JOB_CHECK_FLAGS = {
+    "job_fee": True,
+    "job_passport": True,
+    "job_contract": False,
+    "job_licensed": False,
+    "job_visa": True,
+    "job_too_good": True,
+}
+
+
+@dataclass(frozen=True)
+class Message:
+    """One bot message; buttons are (title, payload) pairs."""
+
+    text: str
+    buttons: tuple[tuple[str, str], ...] = ()
+
+
+def country_payload(code: str) -> str:
+    return "/inform_country" + json.dumps({"country": code})
+
+
+class Renderer:
+    """Renders answers from the catalog."""
+
+    def __init__(self, catalog: Catalog) -> None:
+        self.catalog = catalog
+
+    def t(self, key: str, language: str, **values: object) -> str:
+        return self.catalog.text(key, language, **values)
+
+    # --- building blocks -------------------------------------------------------
+    def menu_buttons(self, language: str) -> tuple[tuple[str, str], ...]:
+        return tuple((self.t(key, language), payload) for key, payload in MENU)
+
+    def yes_no_buttons(self, language: str) -> tuple[tuple[str, str], ...]:
+        return ((self.t("button_yes", language), "/affirm"), (self.t("button_no", language), "/deny"))
+
+    def country_buttons(self, language: str) -> tuple[tuple[str, str], ...]:
+        return tuple(
+            (country.name(language), country_payload(code))
+            for code, country in self.catalog.countries.items()
+        )
+
+    def hotline_line(self, hotline: Hotline, country: Country, language: str) -> str:
+        label = self.t(f"kind_{hotline.kinds[0]}", language)
+        local = self.catalog.default_country(language) == country.code
+        name = hotline.name_local if (local and hotline.name_local) else hotline.name
+        extras = []
+        if hotline.hours == "24/7":
+            extras.append(self.t("hotline_24_7", language))
+        if hotline.free:
+            extras.append(self.t("hotline_free", language))
+        if language == FALLBACK_LANGUAGE and hotline.note:
+            extras.append(hotline.note)
+        star = "*" if hotline.confidence == "low" else ""
+        suffix = f" ({', '.join(extras)})" if extras else ""
+        return f"• {label}: {hotline.number}{star} - {name}{suffix}"
+
+    def hotlines(self, country: Country, language: str, emergency_only: bool = False) -> str:
+        shown = country.shown_hotlines()
+        if emergency_only:
+            shown = [h for h in shown if h.emergency] or shown[:1]
+        shown = shown[:MAX_HOTLINES]
+        lines = [self.hotline_line(h, country, language) for h in shown]
+        if any(h.confidence == "low" for h in shown):
+            lines.append(self.t("note_unconfirmed", language))
+        return "\n".join(lines)
+
+    def emergency_numbers_everywhere(self, language: str) -> str:
+        parts = []
+        for country in self.catalog.countries.values():
+            emergency = [h for h in country.shown_hotlines() if h.emergency]
+            if emergency:
+                parts.append(f"{country.name(language)} {emergency[0].number}")
+        return self.t("emergency_all_countries", language, numbers="; ".join(parts))
+
+    def organisations(self, country: Country, services: frozenset[str]) -> list[str]:
+        orgs = [o for o in country.organisations if services & set(o.services)]
+        return [f"• {o.name}" + (f" - {o.contact}" if o.contact else "") for o in orgs[:MAX_ORGANISATIONS]]
+
+    # --- answers -----------------------------------------------------------------
+    def greet(self, language: str) -> list[Message]:
+        return [Message(self.t("greet", language), self.menu_buttons(language))]
+
+    def answer(self, intent: str, language: str, country_code: str | None) -> list[Message]:
+        """The full answer for ``intent``; country-specific parts use ``country_code``,
+        or the language's default country (with a note), or ask for the country."""
+        if intent == "greet":
+            return self.greet(language)
+        if intent in SIMPLE_ANSWERS:
+            return [Message(self.t(key, language)) for key in SIMPLE_ANSWERS[intent]]
+        if intent == "job_offer":
+            return [
+                Message(self.t("job_offer", language)),
+                Message(self.t("job_check_offer", language), self.yes_no_buttons(language)),
+            ]
+        if intent in ("affirm", "deny", "stop", "inform_country"):
+            return [Message(self.t("menu_prompt", language), self.menu_buttons(language))]
+        if intent in ("out_of_scope", "nlu_fallback"):
+            return [Message(self.t(intent, language), self.menu_buttons(language))]
+        if intent not in COUNTRY_INTENTS:
+            return [Message(self.t("nlu_fallback", language), self.menu_buttons(language))]
+        messages = self.general_part(intent, language)
+        code = country_code or self.catalog.default_country(language)
+        country = self.catalog.countries.get(code or "")
+        if country is None:
+            if intent in ("danger", "get_help"):
+                messages.append(Message(self.emergency_numbers_everywhere(language)))
+            messages.append(Message(self.t("ask_country", language), self.country_buttons(language)))
+            return messages
+        messages += self.country_part(intent, language, country)
+        if not country_code:
+            messages.append(
+                Message(
+                    self.t("country_guess_note", language, country=country.name(language)),
+                    ((self.t("button_other_country", language), "/inform_country"),),
+                )
+            )
+        return messages
+
+    def general_part(self, intent: str, language: str) -> list[Message]:
+        keys = {
+            "danger": ["danger"],
+            "warning_signs": ["warning_signs", "warning_signs_what_to_do"],
+            "legal_rights": ["legal_rights_general"],
+            "legal_aid": ["legal_aid_general"],
+            "life_skills": ["life_skills"],
+            "safe_migration": ["safe_migration"],
+            "get_help": [],
+        }[intent]
+        return [Message(self.t(key, language)) for key in keys]
+
+    def country_part(self, intent: str, language: str, country: Country) -> list[Message]:
+        name = country.name(language)
+        if intent == "danger":
+            return [Message(self.t("emergency_first", language) + "\n" + self.hotlines(country, language))]
+        if intent in ("get_help", "warning_signs"):
+            return [Message(self.t("get_help_intro", language, country=name) + "\n" + self.hotlines(country, language))]
+        if intent == "legal_rights":
+            return [Message(self.legal_rights(country, language))]
+        if intent == "legal_aid":
+            orgs = self.organisations(country, LEGAL_AID_SERVICES)
+            head = self.t("orgs_legal_intro" if orgs else "orgs_none", language, country=name)
+            return [
+                Message("\n".join([head, *orgs])),
+                Message(self.t("get_help_intro", language, country=name) + "\n" + self.hotlines(country, language)),
+            ]
+        if intent == "life_skills":
+            orgs = self.organisations(country, SUPPORT_SERVICES)
+            head = self.t("orgs_support_intro" if orgs else "orgs_none", language, country=name)
+            return [Message("\n".join([head, *orgs]))]
+        if intent == "safe_migration":
+            rule = country.fee_rule
+            lines = [self.t(f"fees_{rule}", language, country=name)]
+            if country.regulator:
+                lines.append(self.t("regulator_line", language, regulator=country.regulator))
+            return [Message("\n".join(lines))]
+        raise ValueError(f"no country part for {intent}")
+
+    def legal_rights(self, country: Country, language: str) -> str:
+        name = country.name(language)
+        lines = []
+        if country.law_title:
+            lines.append(self.t("legal_rights_country", language, country=name, law=country.law_title))
+        if country.rights:
+            lines.append(self.t("legal_rights_heading", language))
+            lines += [self.t(f"right_{code}", language) for code in dict.fromkeys(country.rights)]
+        if country.unconfirmed:
+            lines.append(self.t("legal_rights_unconfirmed", language))
+        if language == FALLBACK_LANGUAGE and country.caution:
+            lines.append(country.caution)
+        return "\n".join(lines)
+
+    # --- country and job check ------------------------------------------------
+    def country_set(self, code: str, language: str) -> list[Message]:
+        country = self.catalog.countries[code]
+        return [Message(self.t("country_set", language, country=country.name(language)))]
+
+    def country_unknown(self, language: str) -> list[Message]:
+        names = ", ".join(c.name(language) for c in self.catalog.countries.values())
+        return [Message(self.t("country_not_supported", language, countries=names), self.country_buttons(language))]
+
+    def ask_country(self, language: str) -> list[Message]:
+        return [Message(self.t("ask_country", language), self.country_buttons(language))]
+
+    def job_check_question(self, slot: str, language: str) -> Message:
+        return Message(self.t("job_check_q_" + slot.removeprefix("job_"), language), self.yes_no_buttons(language))
+
+    def job_check_result(self, answers: dict[str, bool | None], language: str, country_code: str | None) -> list[Message]:
+        flags = [slot for slot, bad in JOB_CHECK_FLAGS.items() if answers.get(slot) is bad]
+        if flags:
+            lines = [self.t("job_check_result_flags", language)]
+            lines += [self.t("flag_" + slot.removeprefix("job_"), language) for slot in flags]
+            first = Message("\n".join(lines))
+        else:
+            first = Message(self.t("job_check_result_clean", language))
+        messages = [first, Message(self.t("job_check_advice", language))]
+        code = country_code or self.catalog.default_country(language)
+        country = self.catalog.countries.get(code or "")
+        if country is not None:
+            messages.append(
+                Message(self.t("get_help_intro", language, country=country.name(language)) + "\n" + self.hotlines(country, language))
+            )
+        return messages

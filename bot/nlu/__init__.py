@@ -1,0 +1,1 @@
+"""NLU helpers: script-aware segmentation and the Rasa tokenizer component built on it."""

@@ -1,0 +1,75 @@
+"""Per-user state the gateway needs before/without Rasa: language and country.
+
+Users are stored under a keyed hash (HMAC-SHA256 with a secret pepper) of
+channel + channel user id, never the raw id. SQLAlchemy Core: SQLite by default, the
+same code on PostgreSQL.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import sqlalchemy as sa
+
+_metadata = sa.MetaData()
+profiles_table = sa.Table(
+    "profiles",
+    _metadata,
+    sa.Column("user_key", sa.String(64), primary_key=True),
+    sa.Column("language", sa.String(8)),
+    sa.Column("language_pinned", sa.Boolean, nullable=False, default=False),
+    sa.Column("country", sa.String(2)),
+    sa.Column("updated_at", sa.Float, nullable=False),
+)
+
+
+@dataclass
+class Profile:
+    user_key: str
+    language: str | None = None
+    language_pinned: bool = False
+    country: str | None = None
+
+
+def user_key(pepper: str, channel: str, user_id: str) -> str:
+    """Stable pseudonymous id for a user on a channel."""
+    return hmac.new(pepper.encode(), f"{channel}:{user_id}".encode(), hashlib.sha256).hexdigest()[:40]
+
+
+class ProfileStore:
+    """Reads and writes profiles."""
+
+    def __init__(self, url: str) -> None:
+        if url.startswith("sqlite:///"):
+            Path(url.removeprefix("sqlite:///")).parent.mkdir(parents=True, exist_ok=True)
+        self.engine = sa.create_engine(url, future=True)
+        _metadata.create_all(self.engine)
+
+    def get(self, key: str) -> Profile:
+        with self.engine.connect() as conn:
+            row = conn.execute(sa.select(profiles_table).where(profiles_table.c.user_key == key)).first()
+        if row is None:
+            return Profile(key)
+        return Profile(key, row.language, bool(row.language_pinned), row.country)
+
+    def save(self, profile: Profile) -> None:
+        values = {
+            "language": profile.language,
+            "language_pinned": profile.language_pinned,
+            "country": profile.country,
+            "updated_at": time.time(),
+        }
+        with self.engine.begin() as conn:
+            updated = conn.execute(
+                profiles_table.update().where(profiles_table.c.user_key == profile.user_key).values(**values)
+            ).rowcount
+            if not updated:
+                conn.execute(profiles_table.insert().values(user_key=profile.user_key, **values))
+
+    def erase(self, key: str) -> None:
+        with self.engine.begin() as conn:
+            conn.execute(profiles_table.delete().where(profiles_table.c.user_key == key))

@@ -1,0 +1,142 @@
+"""Local process stack: train the model if missing, start the action server and the Rasa
+server as child processes (or reuse ones already running), stop them on exit."""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import os
+import subprocess
+import sys
+import time
+import urllib.request
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Iterator
+
+from bot.config import ROOT, Settings
+
+log = logging.getLogger(__name__)
+
+# Files whose change needs a new model. Content and facts are read by the actions at run
+# time, so editing an answer or a hotline never needs retraining.
+TRAINING_INPUTS = ("config.yml", "domain.yml", "data/rules.yml", "data/nlu", "bot/nlu")
+RASA_TRAINING_DATA = ("data/nlu", "data/rules.yml")
+
+
+def training_fingerprint() -> str:
+    digest = hashlib.sha256()
+    for name in TRAINING_INPUTS:
+        path = ROOT / name
+        files = sorted(p for p in path.rglob("*") if p.suffix in (".yml", ".py")) if path.is_dir() else [path]
+        for file in files:
+            digest.update(str(file.relative_to(ROOT)).encode())
+            digest.update(file.read_bytes())
+    return digest.hexdigest()[:12]
+
+
+def model_path(settings: Settings) -> Path:
+    return settings.models_dir / f"safe-passage-{training_fingerprint()}.tar.gz"
+
+
+def child_env(settings: Settings) -> dict[str, str]:
+    env = {**os.environ, **settings.rasa_env()}
+    env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(ROOT), env.get("PYTHONPATH")]))
+    return env
+
+
+def ensure_model(settings: Settings, force: bool = False) -> Path:
+    """Train the model unless one for the current training data exists."""
+    target = model_path(settings)
+    if target.exists() and not force:
+        return target
+    settings.models_dir.mkdir(parents=True, exist_ok=True)
+    print(f"Training the model (once; about 5 minutes on 2 cores) -> {target.name}", file=sys.stderr)
+    command = [
+        sys.executable, "-m", "rasa", "train", "--config", "config.yml", "--domain", "domain.yml",
+        "--data", *RASA_TRAINING_DATA, "--out", str(settings.models_dir),
+        "--fixed-model-name", target.name.removesuffix(".tar.gz"),
+    ]
+    subprocess.run(command, cwd=ROOT, env=child_env(settings), check=True)
+    return target
+
+
+def _ready(url: str) -> bool:
+    try:
+        with urllib.request.urlopen(url, timeout=2) as reply:  # noqa: S310 - loopback only
+            return bool(reply.status == 200)
+    except OSError:
+        return False
+
+
+class Stack:
+    """The Rasa server and the action server, started for the local bot."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self.processes: list[subprocess.Popen[bytes]] = []
+
+    @property
+    def rasa_health(self) -> str:
+        return f"{self.settings.rasa_url}/webhooks/gateway/"
+
+    @property
+    def actions_health(self) -> str:
+        return f"http://127.0.0.1:{self.settings.action_port}/health"
+
+    def start(self, model: Path, timeout: float = 300.0) -> None:
+        logs = self.settings.var_dir / "logs"
+        logs.mkdir(parents=True, exist_ok=True)
+        env = child_env(self.settings)
+        if not _ready(self.actions_health):
+            self._spawn(
+                [sys.executable, "-m", "rasa_sdk", "--actions", "actions", "--port", str(self.settings.action_port)],
+                env, logs / "actions.log",
+            )
+        if not _ready(self.rasa_health):
+            self._spawn(
+                [
+                    sys.executable, "-m", "rasa", "run", "--model", str(model), "--endpoints", "endpoints.yml",
+                    "--credentials", "credentials.yml", "--port", str(self.settings.rasa_port),
+                    "--interface", self.settings.rasa_host,
+                ],
+                env, logs / "rasa.log",
+            )
+        deadline = time.monotonic() + timeout
+        while not (_ready(self.actions_health) and _ready(self.rasa_health)):
+            for process in self.processes:
+                if process.poll() is not None:
+                    raise RuntimeError(f"a server exited early (code {process.returncode}); see {logs}")
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"servers not ready after {timeout:.0f}s; see {logs}")
+            time.sleep(0.5)
+
+    def _spawn(self, command: list[str], env: dict[str, str], log_file: Path) -> None:
+        with log_file.open("ab") as sink:
+            self.processes.append(
+                subprocess.Popen(command, cwd=ROOT, env=env, stdout=sink, stderr=subprocess.STDOUT)
+            )
+
+    def stop(self) -> None:
+        for process in self.processes:
+            process.terminate()
+        for process in self.processes:
+            try:
+                process.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                process.kill()
+        self.processes.clear()
+
+
+@contextmanager
+def running_stack(settings: Settings, quiet: bool = False) -> Iterator[Stack]:
+    """Model trained, both servers up (reused if already running); stopped on exit."""
+    model = ensure_model(settings)
+    stack = Stack(settings)
+    if not quiet:
+        print("Starting the assistant (Rasa + actions), ~30 s ...", file=sys.stderr)
+    stack.start(model)
+    try:
+        yield stack
+    finally:
+        stack.stop()
