@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any, Dict, List, Text
+from typing import Any, Dict, List
 
 from rasa_sdk import Action, Tracker
 from rasa_sdk.events import SlotSet
@@ -15,12 +15,10 @@ from bot.content.render import COUNTRY_INTENTS
 class ActionAnswer(Action):
     """Answers the latest intent in the user's language (and country)."""
 
-    def name(self) -> Text:
+    def name(self) -> str:
         return "action_answer"
 
-    async def run(
-        self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: Dict[Text, Any]
-    ) -> List[Dict[Text, Any]]:
+    async def run(self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: Dict[str, Any]) -> List[Dict[str, Any]]:
         intent, language, country = intent_of(tracker), language_of(tracker), country_of(tracker)
         send(dispatcher, renderer().answer(intent, language, country))
         events = topic_events(TOPIC_OF_INTENT.get(intent, "out_of_scope"), language)
@@ -32,12 +30,10 @@ class ActionAnswer(Action):
 class ActionDanger(Action):
     """Present danger: calm words, emergency numbers first, a safety tip."""
 
-    def name(self) -> Text:
+    def name(self) -> str:
         return "action_danger"
 
-    async def run(
-        self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: Dict[Text, Any]
-    ) -> List[Dict[Text, Any]]:
+    async def run(self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: Dict[str, Any]) -> List[Dict[str, Any]]:
         language, country = language_of(tracker), country_of(tracker)
         send(dispatcher, renderer().answer("danger", language, country))
         events = topic_events("danger", language)

@@ -18,7 +18,6 @@ from bot.topics import TOPIC_OF_INTENT
 __all__ = ["TOPIC_OF_INTENT"]
 
 
-
 def data_dir() -> Path:
     return Path(os.environ.get("SP_DATA_DIR", Path(__file__).resolve().parent.parent / "data"))
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any, Dict, List, Text
+from typing import Any, Dict, List
 
 from rasa_sdk import Action, Tracker
 from rasa_sdk.events import SlotSet
@@ -14,12 +14,10 @@ from actions.common import TOPIC_OF_INTENT, language_of, renderer, send, topic_e
 class ActionSetCountry(Action):
     """Sets the `country` slot from a button payload or a country named in the text."""
 
-    def name(self) -> Text:
+    def name(self) -> str:
         return "action_set_country"
 
-    async def run(
-        self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: Dict[Text, Any]
-    ) -> List[Dict[Text, Any]]:
+    async def run(self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: Dict[str, Any]) -> List[Dict[str, Any]]:
         language = language_of(tracker)
         catalog = renderer().catalog
         entity = next(tracker.get_latest_entity_values("country"), None)

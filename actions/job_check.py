@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any, Dict, List, Text
+from typing import Any, Dict, List
 
 from rasa_sdk import Action, FormValidationAction, Tracker
 from rasa_sdk.events import SlotSet
@@ -20,12 +20,10 @@ INTERRUPTING_INTENTS = frozenset({"danger", "stop"})
 class ValidateJobCheckForm(FormValidationAction):
     """Keeps the check going: anything but yes/no gets a gentle hint and the question again."""
 
-    def name(self) -> Text:
+    def name(self) -> str:
         return "validate_job_check_form"
 
-    async def run(
-        self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict
-    ) -> List[Dict[Text, Any]]:
+    async def run(self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict) -> List[Dict[str, Any]]:
         events = await super().run(dispatcher, tracker, domain)
         intent = intent_of(tracker)
         if intent in INTERRUPTING_INTENTS:
@@ -42,12 +40,10 @@ class ActionAskJobSlot(Action):
 
     slot = ""
 
-    def name(self) -> Text:
+    def name(self) -> str:
         return f"action_ask_{self.slot}"
 
-    async def run(
-        self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: Dict[Text, Any]
-    ) -> List[Dict[Text, Any]]:
+    async def run(self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: Dict[str, Any]) -> List[Dict[str, Any]]:
         language = language_of(tracker)
         send(dispatcher, [renderer().job_check_question(self.slot, language)])
         return topic_events("recruitment", language)
@@ -63,12 +59,10 @@ ASK_ACTIONS = [_ask_action(slot) for slot in JOB_SLOTS]
 class ActionJobCheckResult(Action):
     """Ends the check: the red flags found, what to do, the helplines."""
 
-    def name(self) -> Text:
+    def name(self) -> str:
         return "action_job_check_result"
 
-    async def run(
-        self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: Dict[Text, Any]
-    ) -> List[Dict[Text, Any]]:
+    async def run(self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: Dict[str, Any]) -> List[Dict[str, Any]]:
         language = language_of(tracker)
         answers = {slot: tracker.get_slot(slot) for slot in JOB_SLOTS}
         send(dispatcher, renderer().job_check_result(answers, language, country_of(tracker)))
@@ -78,12 +72,10 @@ class ActionJobCheckResult(Action):
 class ActionJobCheckStop(Action):
     """The user stopped the check."""
 
-    def name(self) -> Text:
+    def name(self) -> str:
         return "action_job_check_stop"
 
-    async def run(
-        self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: Dict[Text, Any]
-    ) -> List[Dict[Text, Any]]:
+    async def run(self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: Dict[str, Any]) -> List[Dict[str, Any]]:
         language = language_of(tracker)
         dispatcher.utter_message(text=renderer().t("job_check_stopped", language))
         return [*[SlotSet(slot, None) for slot in JOB_SLOTS], *topic_events("smalltalk", language)]
@@ -92,12 +84,10 @@ class ActionJobCheckStop(Action):
 class ActionJobCheckDeclined(Action):
     """The user said no to starting the check."""
 
-    def name(self) -> Text:
+    def name(self) -> str:
         return "action_job_check_declined"
 
-    async def run(
-        self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: Dict[Text, Any]
-    ) -> List[Dict[Text, Any]]:
+    async def run(self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: Dict[str, Any]) -> List[Dict[str, Any]]:
         language = language_of(tracker)
         dispatcher.utter_message(text=renderer().t("job_check_declined", language))
         return topic_events("recruitment", language)
@@ -106,12 +96,10 @@ class ActionJobCheckDeclined(Action):
 class ActionOfferJobCheck(Action):
     """Answers a job-offer question and offers the guided check (yes/no)."""
 
-    def name(self) -> Text:
+    def name(self) -> str:
         return "action_offer_job_check"
 
-    async def run(
-        self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: Dict[Text, Any]
-    ) -> List[Dict[Text, Any]]:
+    async def run(self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: Dict[str, Any]) -> List[Dict[str, Any]]:
         language = language_of(tracker)
         send(dispatcher, renderer().answer("job_offer", language, country_of(tracker)))
         return topic_events("recruitment", language)

@@ -82,7 +82,7 @@ async def ask(settings: Settings, text: str | None) -> int:
                 item = json.loads(line)
                 user, message = str(item.get("user") or "anonymous"), item.get("text")
             except (ValueError, AttributeError):
-                print(json.dumps({"error": "each line must be a JSON object {\"user\": ..., \"text\": ...}"}), flush=True)
+                print(json.dumps({"error": 'each line must be a JSON object {"user": ..., "text": ...}'}), flush=True)
                 continue
             turn = await pipeline.handle(LOCAL_CHANNEL, user, message if isinstance(message, str) else None)
             print(json.dumps(turn.as_json(), ensure_ascii=False), flush=True)

@@ -142,7 +142,7 @@ class LanguageIdentifier:
     def _fasttext(self, text: str, candidates: set[str]) -> Detection:
         labels, probs = self._model.predict(text.replace("\n", " ").lower(), k=40)
         scores: dict[str, float] = {}
-        for label, prob in zip(labels, probs):
+        for label, prob in zip(labels, probs, strict=False):
             code = label.removeprefix("__label__")
             code = _LABEL_ALIASES.get(code, code)
             if code in candidates:

@@ -8,7 +8,7 @@ plus the NLU result and the slots this turn set, in one round trip. A shared tok
 from __future__ import annotations
 
 import hmac
-from typing import Any, Awaitable, Callable, Dict, Optional, Text
+from typing import Any, Awaitable, Callable, Dict
 
 from rasa.core.channels.channel import CollectingOutputChannel, InputChannel, UserMessage
 from rasa.shared.core.events import SlotSet, UserUttered
@@ -23,11 +23,11 @@ class GatewayInput(InputChannel):
     """The gateway's private channel into Rasa."""
 
     @classmethod
-    def name(cls) -> Text:
+    def name(cls) -> str:
         return "gateway"
 
     @classmethod
-    def from_credentials(cls, credentials: Optional[Dict[Text, Any]]) -> "GatewayInput":
+    def from_credentials(cls, credentials: Dict[str, Any] | None) -> GatewayInput:
         return cls((credentials or {}).get("token") or "")
 
     def __init__(self, token: str) -> None:
@@ -62,7 +62,7 @@ def _turn_summary(tracker: Any) -> Dict[str, Any]:
     """Intent of the latest user message and slots set since then."""
     if tracker is None:
         return {"intent": None, "confidence": 0.0, "slots": {}, "paused": False}
-    latest: Optional[UserUttered] = tracker.latest_message
+    latest: UserUttered | None = tracker.latest_message
     intent = (latest.intent if latest else None) or {}
     set_this_turn: Dict[str, Any] = {}
     for event in reversed(tracker.events):
@@ -75,6 +75,6 @@ def _turn_summary(tracker: Any) -> Dict[str, Any]:
         "confidence": float(intent.get("confidence") or 0.0),
         "slots": {"country": tracker.get_slot("country"), **set_this_turn},
         "set_this_turn": sorted(set_this_turn),
-        "active_loop": (tracker.active_loop or {}).get("name") if isinstance(tracker.active_loop, dict) else getattr(tracker.active_loop, "name", None),
+        "active_loop": tracker.active_loop_name,
         "paused": tracker.is_paused(),
     }

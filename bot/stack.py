@@ -53,11 +53,23 @@ def ensure_model(settings: Settings, force: bool = False) -> Path:
     settings.models_dir.mkdir(parents=True, exist_ok=True)
     print(f"Training the model (once; about 5 minutes on 2 cores) -> {target.name}", file=sys.stderr)
     command = [
-        sys.executable, "-m", "rasa", "train", "--config", "config.yml", "--domain", "domain.yml",
-        "--data", *RASA_TRAINING_DATA, "--out", str(settings.models_dir),
-        "--fixed-model-name", target.name.removesuffix(".tar.gz"),
+        sys.executable,
+        "-m",
+        "rasa",
+        "train",
+        "--config",
+        "config.yml",
+        "--domain",
+        "domain.yml",
+        "--data",
+        *RASA_TRAINING_DATA,
+        "--out",
+        str(settings.models_dir),
+        "--fixed-model-name",
+        target.name.removesuffix(".tar.gz"),
     ]
-    subprocess.run(command, cwd=ROOT, env=child_env(settings), check=True)
+    # training logs go to stderr so that stdout carries only the model path
+    subprocess.run(command, cwd=ROOT, env=child_env(settings), check=True, stdout=sys.stderr)
     return target
 
 
@@ -91,16 +103,29 @@ class Stack:
         if not _ready(self.actions_health):
             self._spawn(
                 [sys.executable, "-m", "rasa_sdk", "--actions", "actions", "--port", str(self.settings.action_port)],
-                env, logs / "actions.log",
+                env,
+                logs / "actions.log",
             )
         if not _ready(self.rasa_health):
             self._spawn(
                 [
-                    sys.executable, "-m", "rasa", "run", "--model", str(model), "--endpoints", "endpoints.yml",
-                    "--credentials", "credentials.yml", "--port", str(self.settings.rasa_port),
-                    "--interface", self.settings.rasa_host,
+                    sys.executable,
+                    "-m",
+                    "rasa",
+                    "run",
+                    "--model",
+                    str(model),
+                    "--endpoints",
+                    "endpoints.yml",
+                    "--credentials",
+                    "credentials.yml",
+                    "--port",
+                    str(self.settings.rasa_port),
+                    "--interface",
+                    self.settings.rasa_host,
                 ],
-                env, logs / "rasa.log",
+                env,
+                logs / "rasa.log",
             )
         deadline = time.monotonic() + timeout
         while not (_ready(self.actions_health) and _ready(self.rasa_health)):
@@ -113,9 +138,7 @@ class Stack:
 
     def _spawn(self, command: list[str], env: dict[str, str], log_file: Path) -> None:
         with log_file.open("ab") as sink:
-            self.processes.append(
-                subprocess.Popen(command, cwd=ROOT, env=env, stdout=sink, stderr=subprocess.STDOUT)
-            )
+            self.processes.append(subprocess.Popen(command, cwd=ROOT, env=env, stdout=sink, stderr=subprocess.STDOUT))
 
     def stop(self) -> None:
         for process in self.processes:

@@ -90,7 +90,7 @@ def normalize(raw: bytes | str | None, limit: int = MAX_CHARS) -> CleanText:
     """Normalise one inbound message (see module docstring)."""
     text = decode(raw)
     text = _INVISIBLE.sub("", text)
-    text = _CONTROL.sub(" ", text).replace("\uFFFD", " ")
+    text = _CONTROL.sub(" ", text).replace("\ufffd", " ")
     was_zawgyi = zawgyi_probability(text) >= ZAWGYI_THRESHOLD
     if was_zawgyi:
         text = zawgyi_to_unicode(text)

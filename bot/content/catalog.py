@@ -21,8 +21,15 @@ CONFIDENCE_LEVELS = ("high", "medium", "low", "unverified")
 SHOWN_CONFIDENCE = ("high", "medium", "low")  # unverified facts are never shown to users
 HOTLINE_KINDS = ("emergency", "police", "anti_trafficking", "child", "migrant_workers", "women", "social")
 RIGHT_CODES = (
-    "shelter_support", "compensation", "legal_aid", "stay_and_work", "reflection_period",
-    "child_no_means", "identity_documents", "non_punishment", "reintegration",
+    "shelter_support",
+    "compensation",
+    "legal_aid",
+    "stay_and_work",
+    "reflection_period",
+    "child_no_means",
+    "identity_documents",
+    "non_punishment",
+    "reintegration",
 )
 FEE_RULES = ("prohibited", "capped", "allowed", "unknown")
 
@@ -166,9 +173,7 @@ def _country(raw: dict[str, Any]) -> Country:
     law = raw.get("law") or {}
     recruitment = raw.get("recruitment") or {}
     shown = SHOWN_CONFIDENCE
-    rights = tuple(
-        r["code"] for r in law.get("rights") or [] if r.get("confidence") in shown
-    )
+    rights = tuple(r["code"] for r in law.get("rights") or [] if r.get("confidence") in shown)
     regulator = recruitment.get("regulator") or {}
     fees = recruitment.get("fees") or {}
     main_law = law.get("main_law") or {}

@@ -73,10 +73,7 @@ class Renderer:
         return ((self.t("button_yes", language), "/affirm"), (self.t("button_no", language), "/deny"))
 
     def country_buttons(self, language: str) -> tuple[tuple[str, str], ...]:
-        return tuple(
-            (country.name(language), country_payload(code))
-            for code, country in self.catalog.countries.items()
-        )
+        return tuple((country.name(language), country_payload(code)) for code, country in self.catalog.countries.items())
 
     def hotline_line(self, hotline: Hotline, country: Country, language: str) -> str:
         label = self.t(f"kind_{hotline.kinds[0]}", language)
@@ -102,6 +99,10 @@ class Renderer:
         if any(h.confidence == "low" for h in shown):
             lines.append(self.t("note_unconfirmed", language))
         return "\n".join(lines)
+
+    def helplines(self, country: Country, language: str) -> Message:
+        intro = self.t("get_help_intro", language, country=country.name(language))
+        return Message(intro + "\n" + self.hotlines(country, language))
 
     def emergency_numbers_everywhere(self, language: str) -> str:
         parts = []
@@ -172,7 +173,7 @@ class Renderer:
         if intent == "danger":
             return [Message(self.t("emergency_first", language) + "\n" + self.hotlines(country, language))]
         if intent in ("get_help", "warning_signs"):
-            return [Message(self.t("get_help_intro", language, country=name) + "\n" + self.hotlines(country, language))]
+            return [self.helplines(country, language)]
         if intent == "legal_rights":
             return [Message(self.legal_rights(country, language))]
         if intent == "legal_aid":
@@ -180,7 +181,7 @@ class Renderer:
             head = self.t("orgs_legal_intro" if orgs else "orgs_none", language, country=name)
             return [
                 Message("\n".join([head, *orgs])),
-                Message(self.t("get_help_intro", language, country=name) + "\n" + self.hotlines(country, language)),
+                self.helplines(country, language),
             ]
         if intent == "life_skills":
             orgs = self.organisations(country, SUPPORT_SERVICES)
@@ -235,7 +236,5 @@ class Renderer:
         code = country_code or self.catalog.default_country(language)
         country = self.catalog.countries.get(code or "")
         if country is not None:
-            messages.append(
-                Message(self.t("get_help_intro", language, country=country.name(language)) + "\n" + self.hotlines(country, language))
-            )
+            messages.append(self.helplines(country, language))
         return messages

@@ -22,9 +22,7 @@ _RUN = regex.compile(
 )
 # Burmese syllable start: a consonant, independent vowel or digit that is not stacked
 # (preceded by U+1039) and not killed (followed by asat U+103A or the stacker U+1039).
-_MYANMAR_SYLLABLE_START = regex.compile(
-    r"(?<!\u1039)[\u1000-\u102A\u103F\u1040-\u1049\u104C-\u104F](?![\u103A\u1039])"
-)
+_MYANMAR_SYLLABLE_START = regex.compile(r"(?<!\u1039)[\u1000-\u102A\u103F\u1040-\u1049\u104C-\u104F](?![\u103A\u1039])")
 # Khmer syllable start: a consonant that carries a vowel, subscript or sign, or a bare
 # consonant that does not follow a vowel (a bare consonant after a vowel is the coda of
 # the previous syllable, as in ការ = កា+រ); never a subscript (after COENG U+17D2).
@@ -33,7 +31,7 @@ _KHMER_CLUSTER_START = regex.compile(
     r"|(?<![\u17B6-\u17D2\u17DD])[\u1780-\u17A2]"
     r"|[\u17A3-\u17B3\u17E0-\u17E9]"
 )
-_PUNCT_OR_SPACE = regex.compile(r"^[\p{P}\p{S}\p{Z}\s]*$")
+_PUNCT_OR_SPACE = regex.compile(r"^[\p{P}\p{S}\p{Z}\p{Cf}\s]*$")
 
 
 @dataclass(frozen=True)
@@ -54,7 +52,7 @@ def _split_at(text: str, pattern: regex.Pattern[str]) -> list[tuple[str, int]]:
     if not starts or starts[0] != 0:
         starts.insert(0, 0)
     bounds = starts + [len(text)]
-    return [(text[a:b], a) for a, b in zip(bounds, bounds[1:]) if a < b]
+    return [(text[a:b], a) for a, b in zip(bounds, bounds[1:], strict=False) if a < b]
 
 
 def myanmar_syllables(text: str) -> list[tuple[str, int]]:

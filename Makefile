@@ -1,0 +1,45 @@
+# Safe Passage - `make help` lists what a newcomer runs.
+PY := .venv/bin/python
+RASA_DATA := data/nlu data/rules.yml
+export RASA_TELEMETRY_ENABLED := false
+export TF_CPP_MIN_LOG_LEVEL := 3
+export PYTHONPATH := $(CURDIR)
+
+.DEFAULT_GOAL := help
+.PHONY: help setup train run validate lint test-stories pytest test eval benchmark clean
+
+help: ## list the commands
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-13s %s\n", $$1, $$2}'
+
+setup: ## create .venv (Python 3.10) with the pinned dependencies
+	@bash scripts/setup.sh
+
+train: setup ## train the model if the training data changed (models/)
+	@$(PY) -m bot train
+
+run: train ## chat with the bot in this terminal (starts Rasa + actions for you)
+	@$(PY) -m bot chat
+
+validate: setup ## rasa data validate --fail-on-warnings
+	$(PY) -m rasa data validate --fail-on-warnings --domain domain.yml --data $(RASA_DATA) --config config.yml
+
+lint: setup ## ruff + mypy
+	$(PY) -m ruff check bot actions tests benchmarks
+	$(PY) -m mypy bot actions
+
+test-stories: train ## dialogue test stories, failing on any prediction error
+	$(PY) -m rasa test core --stories tests/stories --model "$$($(PY) -m bot train)" --fail-on-prediction-errors --out results/core
+
+pytest: train ## unit, content, NLU-quality and end-to-end tests
+	$(PY) -m pytest -q tests
+
+test: validate lint test-stories pytest ## the whole test suite (what CI runs)
+
+eval: train ## NLU F1 and language-id accuracy tables (held-out data)
+	$(PY) -m benchmarks.evaluate
+
+benchmark: train ## speed and memory table (training, load, latency, RSS)
+	$(PY) -m benchmarks.performance
+
+clean: ## remove models, local databases and results
+	rm -rf models/*.tar.gz var results .pytest_cache

@@ -1,0 +1,80 @@
+"""Shared fixtures: the real content catalog, the real language identifier, and a live
+Rasa + action server stack (real trained model) on test ports."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+from pathlib import Path
+from typing import Any, Iterator
+
+import pytest
+
+from bot.config import ROOT, Settings
+from bot.content import Catalog, load_catalog
+from bot.content.render import Renderer
+from bot.langid import LanguageIdentifier
+
+TEST_PORTS = {"SP_RASA_PORT": "5105", "SP_ACTION_PORT": "5155"}
+
+
+@pytest.fixture(scope="session")
+def catalog() -> Catalog:
+    return load_catalog(ROOT / "data")
+
+
+@pytest.fixture(scope="session")
+def renderer(catalog: Catalog) -> Renderer:
+    return Renderer(catalog)
+
+
+@pytest.fixture(scope="session")
+def identifier(catalog: Catalog) -> LanguageIdentifier:
+    return LanguageIdentifier({code: info.script for code, info in catalog.languages.items()})
+
+
+@pytest.fixture(scope="session")
+def live_settings(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Settings]:
+    """Real Rasa server + action server with the trained model, on test ports."""
+    from bot.stack import Stack, ensure_model
+
+    saved = {k: os.environ.get(k) for k in [*TEST_PORTS, "SP_VAR_DIR"]}
+    os.environ.update(TEST_PORTS)
+    os.environ["SP_VAR_DIR"] = str(tmp_path_factory.mktemp("var"))
+    settings = Settings()
+    stack = Stack(settings)
+    stack.start(ensure_model(settings))
+    try:
+        yield settings
+    finally:
+        stack.stop()
+        for key, value in saved.items():
+            if value is None:
+                os.environ.pop(key, None)
+            else:
+                os.environ[key] = value
+
+
+class Conversation:
+    """Drives the real pipeline (gateway -> Rasa -> actions) for one test user."""
+
+    def __init__(self, settings: Settings, user: str) -> None:
+        self.settings, self.user = settings, user
+
+    def say(self, *texts: str) -> list[dict[str, Any]]:
+        from bot.cli import open_pipeline
+
+        async def run() -> list[dict[str, Any]]:
+            async with open_pipeline(self.settings) as pipeline:
+                return [(await pipeline.handle("test", self.user, t)).as_json() for t in texts]
+
+        return asyncio.run(run())
+
+
+@pytest.fixture
+def conversation(live_settings: Settings, request: pytest.FixtureRequest) -> Conversation:
+    return Conversation(live_settings, request.node.name)
+
+
+def data_path(*parts: str) -> Path:
+    return ROOT.joinpath("tests", "data", *parts)

@@ -1,0 +1,140 @@
+"""Content as data: every key in every language, review status, sources, facts schema,
+and every answer renders for every language x country."""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+import yaml
+
+from bot.config import ROOT
+from bot.content import Catalog
+from bot.content.catalog import (
+    CONFIDENCE_LEVELS,
+    FEE_RULES,
+    HOTLINE_KINDS,
+    REVIEW_STATUSES,
+    RIGHT_CODES,
+    placeholder_problems,
+)
+from bot.content.render import COUNTRY_INTENTS, JOB_CHECK_FLAGS, SIMPLE_ANSWERS, Renderer
+from bot.topics import TOPIC_OF_INTENT, TOPICS
+
+LANGUAGES = ["en", "th", "my", "km", "vi", "id", "tl", "zh", "ru", "uk", "ro"]
+COUNTRIES = ["TH", "MM", "KH", "VN", "PH", "ID", "CN", "RU", "UA", "RO", "PL"]
+REFERENCE = ROOT.parent / "shared" / "reference" / "reference.yml"
+URL = re.compile(r"^https?://\S+$")
+
+
+def _raw_facts(code: str) -> dict:
+    return yaml.safe_load((ROOT / "data" / "facts" / f"{code}.yml").read_text(encoding="utf-8"))
+
+
+def test_all_languages_configured(catalog: Catalog) -> None:
+    assert sorted(catalog.languages) == sorted(LANGUAGES)
+    assert sorted(catalog.countries) == sorted(COUNTRIES)
+
+
+@pytest.mark.parametrize("language", LANGUAGES)
+def test_every_key_in_every_language_with_review_status(catalog: Catalog, language: str) -> None:
+    english, texts = catalog.texts["en"], catalog.texts[language]
+    assert list(texts) == list(english), "same keys, same order as en.yml"
+    for key, entry in texts.items():
+        assert entry["text"].strip(), key
+        assert entry["review"] in REVIEW_STATUSES, key
+        if language != "en":
+            assert entry["review"] != "source", key
+            assert entry["text"] != english[key]["text"] or key in ("hotline_24_7", "legal_rights_caution"), key
+
+
+def test_placeholders_match_english(catalog: Catalog) -> None:
+    assert placeholder_problems(catalog) == []
+
+
+def test_buttons_are_short(catalog: Catalog) -> None:
+    for language in LANGUAGES:
+        for key, entry in catalog.texts[language].items():
+            if key.startswith("button_"):
+                assert len(entry["text"]) <= 30, (language, key)
+
+
+def test_english_fact_texts_cite_sources(catalog: Catalog) -> None:
+    for key, entry in catalog.texts["en"].items():
+        for source in entry.get("sources", []):
+            assert URL.match(source), key
+
+
+@pytest.mark.parametrize("code", COUNTRIES)
+def test_facts_schema_and_sources(code: str) -> None:
+    raw = _raw_facts(code)
+    assert raw["country"] == code
+    assert set(LANGUAGES) <= set(raw["names"])
+    items = [*raw["hotlines"], *raw["law"].get("rights", []), *raw.get("ngos", [])]
+    items.append(raw["law"]["main_law"])
+    for item in items:
+        assert URL.match(item["source"]), item
+        assert item["confidence"] in CONFIDENCE_LEVELS, item
+    for hotline in raw["hotlines"]:
+        assert set(hotline["kinds"]) <= set(HOTLINE_KINDS), hotline
+        assert re.fullmatch(r"[0-9+\- ]+", hotline["number"]), hotline
+    for right in raw["law"].get("rights", []):
+        assert right["code"] in RIGHT_CODES
+    assert raw["recruitment"]["fees"]["rule"] in FEE_RULES
+
+
+@pytest.mark.skipif(not REFERENCE.exists(), reason="../shared/reference not beside the repo")
+@pytest.mark.parametrize("code", COUNTRIES)
+def test_every_number_comes_from_the_reference(code: str) -> None:
+    reference = REFERENCE.read_text(encoding="utf-8")
+    for hotline in _raw_facts(code)["hotlines"]:
+        assert hotline["number"] in reference, f"{code} {hotline['number']} not in reference.yml"
+
+
+def test_intents_have_topics() -> None:
+    assert set(TOPIC_OF_INTENT.values()) <= set(TOPICS)
+
+
+@pytest.mark.parametrize("language", LANGUAGES)
+def test_every_answer_renders_in_every_language_and_country(renderer: Renderer, language: str) -> None:
+    intents = [*SIMPLE_ANSWERS, "greet", "job_offer", "out_of_scope", "nlu_fallback", *COUNTRY_INTENTS]
+    for country in [None, *COUNTRIES]:
+        for intent in intents:
+            messages = renderer.answer(intent, language, country)
+            assert messages, (intent, country)
+            for message in messages:
+                assert message.text.strip() and "{" not in message.text, (intent, country, message.text)
+        flags_all = {slot: bad for slot, bad in JOB_CHECK_FLAGS.items()}
+        assert len(renderer.job_check_result(flags_all, language, country)[0].text.splitlines()) == 7
+
+
+def test_country_answers_show_real_numbers(renderer: Renderer) -> None:
+    text = "\n".join(m.text for m in renderer.answer("get_help", "th", "TH"))
+    assert "191" in text and "1300" in text
+    danger = renderer.answer("danger", "en", "PH")
+    assert "911" in danger[1].text.splitlines()[1], "emergency number first"
+
+
+def test_unverified_hotlines_are_never_shown(catalog: Catalog, renderer: Renderer) -> None:
+    for code in COUNTRIES:
+        shown = "\n".join(m.text for m in renderer.answer("get_help", "en", code))
+        for hotline in catalog.countries[code].hotlines:
+            if hotline.confidence == "unverified" or not hotline.show:
+                assert f": {hotline.number} " not in shown, (code, hotline.number)
+
+
+@pytest.mark.parametrize(
+    ("text", "code"),
+    [
+        ("I'm in Thailand", "TH"),
+        ("ฉันอยู่ประเทศไทย", "TH"),
+        ("Viet Nam", "VN"),
+        ("vietnam", "VN"),
+        ("Україна", "UA"),
+        ("我在中国", "CN"),
+        ("Romania", "RO"),
+        ("Malaysia", None),
+    ],
+)
+def test_find_country_in_any_language(catalog: Catalog, text: str, code: str | None) -> None:
+    assert catalog.find_country(text) == code

@@ -1,0 +1,144 @@
+"""End to end through the real stack: gateway pipeline -> Rasa server (trained model)
+-> action server -> rendered replies. Also the `python -m bot ask` contract."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+
+import pytest
+
+from bot.config import ROOT, Settings
+from bot.content import Catalog
+from tests.conftest import Conversation
+
+ASK_KEYS = {"language", "topic", "intent", "confidence", "escalate", "replies"}
+GREETINGS = {
+    "en": "hello, I have a question",
+    "th": "สวัสดีค่ะ มีเรื่องอยากถาม",
+    "my": "မင်္ဂလာပါ မေးစရာရှိလို့ပါ",
+    "km": "សួស្តី ខ្ញុំមានសំណួរ",
+    "vi": "xin chào, mình có câu hỏi",
+    "id": "halo kak, aku mau tanya",
+    "tl": "hello po, may tanong ako",
+    "zh": "你好，我有个问题",
+    "ru": "здравствуйте, у меня вопрос",
+    "uk": "привіт, у мене є питання",
+    "ro": "bună, am o întrebare",
+}
+DANGER = {
+    "en": "they took my passport and won't let me leave the house",
+    "th": "นายจ้างยึดพาสปอร์ตไปแล้วไม่ให้ออกไปไหนเลย",
+    "vi": "họ giữ hộ chiếu của tôi và không cho tôi về nhà",
+    "ru": "у меня забрали паспорт и не выпускают из квартиры",
+    "tl": "kinuha nila ang passport ko at hindi ako pinapalabas",
+}
+
+
+@pytest.mark.parametrize("language", sorted(GREETINGS))
+def test_greeting_in_each_language(conversation: Conversation, catalog: Catalog, language: str) -> None:
+    (turn,) = conversation.say(GREETINGS[language])
+    assert ASK_KEYS <= set(turn)
+    assert turn["language"] == language
+    assert turn["intent"] == "greet" and turn["topic"] == "smalltalk"
+    assert turn["replies"][0] == catalog.text("greet", language)
+
+
+@pytest.mark.parametrize("language", sorted(DANGER))
+def test_danger_escalates_with_emergency_numbers(conversation: Conversation, language: str) -> None:
+    (turn,) = conversation.say(DANGER[language])
+    assert turn["escalate"] is True and turn["topic"] == "danger"
+    assert len(turn["replies"]) >= 2
+
+
+def test_thai_get_help_gives_thai_numbers_and_stays_thai_after_ok(conversation: Conversation) -> None:
+    help_turn, ok_turn = conversation.say("ขอเบอร์สายด่วนช่วยเหลือหน่อยค่ะ", "ok")
+    assert help_turn["language"] == "th" and help_turn["topic"] == "get_help"
+    text = "\n".join(help_turn["replies"])
+    assert "1300" in text and "191" in text
+    assert ok_turn["language"] == "th"
+
+
+def test_country_is_asked_remembered_and_used(conversation: Conversation, catalog: Catalog) -> None:
+    ask, named, again = conversation.say(
+        "what are my rights if I was trafficked?", "I'm in the Philippines", "who can I call for help?"
+    )
+    assert ask["topic"] == "legal_rights" and ask["replies"][-1] == catalog.text("ask_country", "en")
+    assert named["country"] == "PH" and named["topic"] == "legal_rights"
+    assert "RA" in "\n".join(named["replies"]) or "Republic Act" in "\n".join(named["replies"])
+    assert "1343" in "\n".join(again["replies"])
+
+
+def test_job_offer_check_in_indonesian(conversation: Conversation, catalog: Catalog) -> None:
+    turns = conversation.say(
+        "aku ditawari kerja di Malaysia sama agen, aman gak ya?",
+        "/affirm",
+        "/affirm",
+        "/affirm",
+        "/deny",
+        "/deny",
+        "/affirm",
+        "/deny",
+    )
+    assert turns[0]["topic"] == "recruitment" and turns[0]["language"] == "id"
+    assert turns[1]["replies"][0] == catalog.text("job_check_q_fee", "id")
+    result = "\n".join(turns[-1]["replies"])
+    for flag in ("flag_fee", "flag_passport", "flag_contract", "flag_licensed", "flag_visa"):
+        assert catalog.text(flag, "id") in result
+    assert catalog.text("flag_too_good", "id") not in result
+
+
+def test_language_command_pins_language(conversation: Conversation, catalog: Catalog) -> None:
+    switch, hello = conversation.say("/language uk", "hello")
+    assert switch["replies"] == [catalog.text("language_set", "uk")]
+    assert hello["language"] == "uk"
+
+
+@pytest.mark.parametrize("bad", ["", "   ", "\u200b\u200b", "😀😀😀", "x" * 20000, "\x00\x01binary\xff"])
+def test_bad_input_gets_a_kind_reply(conversation: Conversation, bad: str) -> None:
+    (turn,) = conversation.say(bad)
+    assert turn["replies"] and all(r.strip() for r in turn["replies"])
+
+
+def test_zawgyi_burmese_is_understood(conversation: Conversation) -> None:
+    (turn,) = conversation.say("မဂၤလာပါ")  # "hello" typed in Zawgyi
+    assert turn["language"] == "my"
+
+
+def test_rasa_down_still_gives_helplines(live_settings: Settings, catalog: Catalog) -> None:
+    down = Settings(rasa_port=5999, var_dir=live_settings.var_dir)
+    (turn,) = Conversation(down, "nobody-home").say("ขอความช่วยเหลือหน่อย มีคนขังฉันไว้")
+    assert turn["replies"][0] == catalog.text("service_unavailable", "th")
+    assert "191" in turn["replies"][1]
+
+
+def test_ask_command_contract(live_settings: Settings) -> None:
+    lines = "\n".join([json.dumps({"user": "u1", "text": "hi"}), "not json", json.dumps({"user": "u1", "text": "bye"})])
+    env = {**os.environ, "SP_RASA_PORT": str(live_settings.rasa_port), "SP_VAR_DIR": str(live_settings.var_dir)}
+    result = subprocess.run(
+        [sys.executable, "-m", "bot", "ask", "--no-start"],
+        input=lines,
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+        env=env,
+        timeout=120,
+        check=True,
+    )
+    out = [json.loads(line) for line in result.stdout.splitlines()]
+    assert len(out) == 3
+    assert out[0]["intent"] == "greet" and ASK_KEYS <= set(out[0])
+    assert "error" in out[1]
+    assert out[2]["intent"] == "goodbye"
+    single = subprocess.run(
+        [sys.executable, "-m", "bot", "ask", "--no-start", "who are you?"],
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+        env=env,
+        timeout=120,
+        check=True,
+    )
+    assert json.loads(single.stdout)["intent"] == "bot_identity"

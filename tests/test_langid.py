@@ -1,0 +1,87 @@
+"""Language identification: script rules, statistics, stickiness, held-out accuracy."""
+
+from __future__ import annotations
+
+import pytest
+import yaml
+
+from bot.langid import LanguageIdentifier, count_words
+from tests.conftest import data_path
+
+LONG_TARGET = 0.97
+
+
+@pytest.mark.parametrize(
+    ("text", "language"),
+    [
+        ("ฉันได้งานที่มาเลเซีย", "th"),
+        ("ကျွန်မ အလုပ်ရှာနေတယ်", "my"),
+        ("ខ្ញុំត្រូវការជំនួយ", "km"),
+        ("我在泰国找到一份工作", "zh"),
+        ("мене запросили на роботу до Польщі", "uk"),
+        ("меня позвали работать в Польшу", "ru"),
+        ("tôi được mời đi làm ở Đài Loan", "vi"),
+        ("am primit o ofertă de muncă în Germania, ce să fac?", "ro"),
+        ("aku dapat tawaran kerja di Malaysia, aman gak ya", "id"),
+        ("may nag-alok sa akin ng trabaho sa Dubai, safe ba", "tl"),
+        ("a guy on instagram says he can get me a job abroad", "en"),
+    ],
+)
+def test_detects_each_language(identifier: LanguageIdentifier, text: str, language: str) -> None:
+    assert identifier.detect(text).language == language
+
+
+@pytest.mark.parametrize("text", ["😀🙏", "12345", "...", "こんにちは、元気ですか", "안녕하세요 반갑습니다"])
+def test_no_supported_language(identifier: LanguageIdentifier, text: str) -> None:
+    assert identifier.detect(text).language is None
+
+
+@pytest.mark.parametrize("short", ["ok", "hi", "yes", "thanks", "ok ok", "lol", "👍"])
+@pytest.mark.parametrize("current", ["th", "my", "vi", "ru", "tl", "ro"])
+def test_short_latin_message_keeps_language(identifier: LanguageIdentifier, short: str, current: str) -> None:
+    decision = identifier.decide(short, current)
+    assert decision.language == current and not decision.switched
+
+
+def test_unique_script_switches_even_when_short(identifier: LanguageIdentifier) -> None:
+    assert identifier.decide("สวัสดีค่ะ", "en").language == "th"
+    assert identifier.decide("привіт", "ru").language == "uk"
+
+
+def test_pinned_language_resists_short_and_weak_evidence(identifier: LanguageIdentifier) -> None:
+    assert identifier.decide("สวัสดีค่ะ", "my", pinned=True).language == "my"
+    assert identifier.decide("hello how are you my friend", "id", pinned=True).language == "id"
+
+
+def test_long_message_switches(identifier: LanguageIdentifier) -> None:
+    decision = identifier.decide("saya mendapat tawaran kerja di Malaysia dari agen", "en")
+    assert decision.language == "id" and decision.switched
+
+
+def test_first_message_sets_language_and_default_is_english(identifier: LanguageIdentifier) -> None:
+    assert identifier.decide("ok", None).language == "en"
+    assert identifier.decide("😀", None).language == "en"
+    assert identifier.decide("Xin chào", None).language == "vi"
+
+
+def test_word_count_for_scripts_without_spaces() -> None:
+    assert count_words("ช่วยด้วยค่ะ") == 2
+    assert count_words("ok ok ok ok") == 4
+
+
+def _heldout() -> dict[str, dict[str, list[str]]]:
+    return yaml.safe_load(data_path("langid_heldout.yml").read_text(encoding="utf-8"))["languages"]
+
+
+@pytest.mark.parametrize("language", ["en", "th", "my", "km", "vi", "id", "tl", "zh", "ru", "uk", "ro"])
+def test_heldout_accuracy_on_messages_of_four_words_or_more(identifier: LanguageIdentifier, language: str) -> None:
+    messages = [m for m in _heldout()[language]["long"] if count_words(m) >= 4]
+    assert len(messages) >= 40
+    correct = sum(identifier.detect(m).language == language for m in messages)
+    assert correct / len(messages) >= LONG_TARGET, f"{language}: {correct}/{len(messages)}"
+
+
+@pytest.mark.parametrize("language", ["en", "th", "my", "km", "vi", "id", "tl", "zh", "ru", "uk", "ro"])
+def test_heldout_short_messages_never_flip_an_established_language(identifier: LanguageIdentifier, language: str) -> None:
+    for message in _heldout()[language]["short"]:
+        assert identifier.decide(message, language).language == language, message
