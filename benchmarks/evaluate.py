@@ -14,7 +14,6 @@ from pathlib import Path
 import yaml
 
 from bot.config import ROOT, Settings
-from bot.content import load_catalog
 from bot.evaluation import load_nlu_examples, macro_f1
 from bot.langid import LanguageIdentifier, count_words
 
@@ -51,8 +50,7 @@ def nlu_table(model: Path) -> dict[str, float]:
 
 
 def langid_table() -> dict[str, float]:
-    catalog = load_catalog(Settings().data_dir)
-    identifier = LanguageIdentifier({c: i.script for c, i in catalog.languages.items()})
+    identifier = LanguageIdentifier.from_data(Settings().data_dir)
     data = yaml.safe_load(HELDOUT_LANGID.read_text(encoding="utf-8"))["languages"]
     confusions: dict[str, dict[str, int]] = defaultdict(lambda: defaultdict(int))
     accuracy = {}

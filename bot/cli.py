@@ -25,7 +25,7 @@ LOCAL_CHANNEL = "local"
 async def open_pipeline(settings: Settings) -> AsyncIterator[Pipeline]:
     """A pipeline wired to the configured Rasa server (which must be running)."""
     catalog = load_catalog(settings.data_dir)
-    identifier = LanguageIdentifier({c: i.script for c, i in catalog.languages.items()})
+    identifier = LanguageIdentifier.from_data(settings.data_dir)
     identifier.warm_up()
     rasa = RasaClient(settings.rasa_url, settings.secret("channel_token", settings.channel_token), settings.rasa_timeout)
     pipeline = Pipeline(

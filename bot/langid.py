@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import functools
 import importlib.util
+import unicodedata
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Mapping
@@ -36,6 +37,7 @@ _ROMANIAN_ONLY = regex.compile(r"[șțşţ]", regex.I)
 _LABEL_ALIASES = {"ms": "id", "jv": "id", "su": "id", "min": "id", "ceb": "tl", "war": "tl", "fil": "tl"}
 _WORD = regex.compile(r"[\p{L}\p{M}\p{N}]+")
 
+FUNCTION_WORD_WEIGHT = 0.6  # weight of the function-word share next to fastText's probability
 SHORT_MESSAGE_WORDS = 3  # messages this short never flip the language by statistics
 SWITCH_CONFIDENCE = 0.5
 PINNED_SWITCH_CONFIDENCE = 0.9
@@ -75,6 +77,19 @@ def _load_fasttext(path: str) -> Any:
     return fasttext.load_model(path)
 
 
+def _strip_marks(word: str) -> str:
+    """'muncă' -> 'munca', 'được' -> 'duoc': function words are matched without diacritics."""
+    decomposed = unicodedata.normalize("NFKD", word.replace("đ", "d"))
+    return "".join(ch for ch in decomposed if not unicodedata.combining(ch))
+
+
+def load_function_words(path: Path) -> dict[str, list[str]]:
+    """Function-word lists from data/langid.yml."""
+    import yaml
+
+    return dict(yaml.safe_load(path.read_text(encoding="utf-8"))["function_words"])
+
+
 def count_words(text: str) -> int:
     """Words for the stickiness rule; scripts without spaces count by segmenter words."""
     if any(_SCRIPT_PATTERNS[s].search(text) for s in ("thai", "myanmar", "khmer", "han")):
@@ -92,10 +107,25 @@ def script_counts(text: str) -> dict[str, int]:
 class LanguageIdentifier:
     """Detects the language of a message among the supported ones."""
 
-    def __init__(self, supported: Mapping[str, str], model_path: Path | None = None) -> None:
-        """``supported`` maps language code -> script name (see data/languages.yml)."""
+    def __init__(
+        self,
+        supported: Mapping[str, str],
+        function_words: Mapping[str, list[str]] | None = None,
+        model_path: Path | None = None,
+    ) -> None:
+        """``supported`` maps language code -> script name (data/languages.yml);
+        ``function_words`` maps code -> frequent words typed without diacritics (data/langid.yml)."""
         self.supported = dict(supported)
+        self.function_words = {code: frozenset(words) for code, words in (function_words or {}).items()}
         self._model_path = str(model_path or default_model_path())
+
+    @classmethod
+    def from_data(cls, data_dir: Path) -> LanguageIdentifier:
+        """Languages from data/languages.yml, function words from data/langid.yml."""
+        import yaml
+
+        languages = yaml.safe_load((data_dir / "languages.yml").read_text(encoding="utf-8"))["languages"]
+        return cls({code: info["script"] for code, info in languages.items()}, load_function_words(data_dir / "langid.yml"))
 
     @property
     def _model(self) -> Any:
@@ -147,7 +177,13 @@ class LanguageIdentifier:
             code = _LABEL_ALIASES.get(code, code)
             if code in candidates:
                 scores[code] = scores.get(code, 0.0) + float(prob)
-        if not scores:
+        words = [_strip_marks(w) for w in _WORD.findall(text.casefold())]
+        for code in candidates:
+            vocabulary = self.function_words.get(code)
+            if vocabulary and words:
+                share = sum(w in vocabulary for w in words) / len(words)
+                scores[code] = scores.get(code, 0.0) + FUNCTION_WORD_WEIGHT * share
+        if not scores or max(scores.values()) == 0.0:
             return Detection(None, 0.0, "none")
         best = max(scores, key=scores.__getitem__)
         total = sum(scores.values())

@@ -29,8 +29,8 @@ def renderer(catalog: Catalog) -> Renderer:
 
 
 @pytest.fixture(scope="session")
-def identifier(catalog: Catalog) -> LanguageIdentifier:
-    return LanguageIdentifier({code: info.script for code, info in catalog.languages.items()})
+def identifier() -> LanguageIdentifier:
+    return LanguageIdentifier.from_data(ROOT / "data")
 
 
 @pytest.fixture(scope="session")
