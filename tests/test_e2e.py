@@ -102,9 +102,16 @@ def test_bad_input_gets_a_kind_reply(conversation: Conversation, bad: str) -> No
     assert turn["replies"] and all(r.strip() for r in turn["replies"])
 
 
-def test_zawgyi_burmese_is_understood(conversation: Conversation) -> None:
-    (turn,) = conversation.say("မဂၤလာပါ")  # "hello" typed in Zawgyi
-    assert turn["language"] == "my"
+def test_zawgyi_burmese_is_understood_like_unicode(conversation: Conversation) -> None:
+    from myanmar import converter
+
+    unicode_text = "အလုပ်ရှင်က ကျွန်မရဲ့ ပတ်စ်ပို့ကို ယူထားပြီး အိမ်ပြန်ခွင့်မပေးဘူး"  # passport taken, not allowed home
+    zawgyi_text = converter.convert(unicode_text, "unicode", "zawgyi")
+    assert zawgyi_text != unicode_text
+    as_unicode, as_zawgyi = conversation.say(unicode_text, zawgyi_text)
+    assert as_zawgyi["language"] == "my"
+    assert as_zawgyi["intent"] == as_unicode["intent"] == "danger"
+    assert as_zawgyi["escalate"] is True
 
 
 def test_rasa_down_still_gives_helplines(live_settings: Settings, catalog: Catalog) -> None:

@@ -48,9 +48,10 @@ def test_unique_script_switches_even_when_short(identifier: LanguageIdentifier) 
     assert identifier.decide("привіт", "ru").language == "uk"
 
 
-def test_pinned_language_resists_short_and_weak_evidence(identifier: LanguageIdentifier) -> None:
+def test_pinned_language_resists_short_messages_but_follows_clear_long_ones(identifier: LanguageIdentifier) -> None:
     assert identifier.decide("สวัสดีค่ะ", "my", pinned=True).language == "my"
-    assert identifier.decide("hello how are you my friend", "id", pinned=True).language == "id"
+    assert identifier.decide("ok thanks kak", "id", pinned=True).language == "id"
+    assert identifier.decide("hello, can you tell me how to check an agency", "id", pinned=True).language == "en"
 
 
 def test_long_message_switches(identifier: LanguageIdentifier) -> None:
