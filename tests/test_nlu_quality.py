@@ -36,7 +36,7 @@ def test_heldout_is_not_in_training() -> None:
     from bot.config import ROOT
     from bot.evaluation import load_nlu_examples
 
-    training = {t.casefold() for p in Path(ROOT, "data", "nlu").glob("*.yml") for t, _ in load_nlu_examples(p)}
+    training = {t.casefold() for p in Path(ROOT, "data", "nlu").rglob("*.yml") for t, _ in load_nlu_examples(p)}
     for path in Path(ROOT, "tests", "data", "nlu_heldout").glob("*.yml"):
         leaked = [t for t, _ in load_nlu_examples(path) if t.casefold() in training]
         assert not leaked, f"{path.name}: {leaked[:5]}"
