@@ -97,9 +97,9 @@ class LinearIntentClassifier(IntentClassifier, GraphComponent):
             return messages
         texts = [m.get(TEXT) or "" for m in messages]
         probabilities = self.model.predict_proba(texts, [_tokens(m) for m in messages])
-        for message, row in zip(messages, probabilities):
+        for message, row in zip(messages, probabilities, strict=True):
             ranking = sorted(
-                ({"name": name, "confidence": float(p)} for name, p in zip(self.model.classes_, row)),
+                ({"name": name, "confidence": float(p)} for name, p in zip(self.model.classes_, row, strict=True)),
                 key=lambda item: -item["confidence"],
             )
             message.set(INTENT, ranking[0], add_to_output=True)
