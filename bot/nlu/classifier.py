@@ -98,10 +98,8 @@ class LinearIntentClassifier(IntentClassifier, GraphComponent):
         texts = [m.get(TEXT) or "" for m in messages]
         probabilities = self.model.predict_proba(texts, [_tokens(m) for m in messages])
         for message, row in zip(messages, probabilities, strict=True):
-            ranking = sorted(
-                ({"name": name, "confidence": float(p)} for name, p in zip(self.model.classes_, row, strict=True)),
-                key=lambda item: -item["confidence"],
-            )
+            scored = sorted(zip(self.model.classes_, map(float, row), strict=True), key=lambda item: -item[1])
+            ranking = [{"name": name, "confidence": confidence} for name, confidence in scored]
             message.set(INTENT, ranking[0], add_to_output=True)
             message.set("intent_ranking", ranking[:RANKING_LENGTH], add_to_output=True)
         return messages
