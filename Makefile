@@ -24,7 +24,7 @@ validate: setup ## rasa data validate --fail-on-warnings
 	$(PY) -m rasa data validate --fail-on-warnings --domain domain.yml --data $(RASA_DATA) --config config.yml
 
 lint: setup ## ruff + mypy
-	$(PY) -m ruff check bot actions tests benchmarks
+	$(PY) -m ruff check bot actions tests benchmarks scripts
 	$(PY) -m mypy bot actions
 
 test-stories: train ## dialogue test stories, failing on any prediction error

@@ -125,7 +125,8 @@ class LanguageIdentifier:
         import yaml
 
         languages = yaml.safe_load((data_dir / "languages.yml").read_text(encoding="utf-8"))["languages"]
-        return cls({code: info["script"] for code, info in languages.items()}, load_function_words(data_dir / "langid.yml"))
+        enabled = {code: info["script"] for code, info in languages.items() if info.get("enabled", True)}
+        return cls(enabled, load_function_words(data_dir / "langid.yml"))
 
     @property
     def _model(self) -> Any:

@@ -18,6 +18,23 @@ from bot.langid import LanguageIdentifier
 TEST_PORTS = {"SP_RASA_PORT": "5105", "SP_ACTION_PORT": "5155"}
 
 
+def configured_languages() -> list[str]:
+    """The languages the bot serves (data/languages.yml); every test runs over all of them."""
+    import yaml
+
+    languages = yaml.safe_load((ROOT / "data" / "languages.yml").read_text(encoding="utf-8"))["languages"]
+    return [code for code, info in languages.items() if info.get("enabled", True)]
+
+
+LANGUAGES = configured_languages()
+
+
+def needs(*languages: str) -> pytest.MarkDecorator:
+    """Skip (visibly) a test written for languages that are not configured yet."""
+    missing = sorted(set(languages) - set(LANGUAGES))
+    return pytest.mark.skipif(bool(missing), reason=f"language(s) not configured yet: {missing}")
+
+
 @pytest.fixture(scope="session")
 def catalog() -> Catalog:
     return load_catalog(ROOT / "data")

@@ -12,6 +12,7 @@ from actions.answers import ActionAnswer, ActionDanger
 from actions.country import ActionSetCountry
 from actions.job_check import ActionJobCheckResult, ValidateJobCheckForm
 from bot.content import Catalog
+from tests.conftest import needs
 
 
 def tracker(
@@ -49,12 +50,14 @@ def slot(events: list[dict[str, Any]], name: str) -> Any:
     return next(e["value"] for e in events if e.get("event") == "slot" and e["name"] == name)
 
 
+@needs("km")
 def test_answer_uses_language_from_metadata(catalog: Catalog) -> None:
     messages, events = run(ActionAnswer(), tracker("recruitment_tactics", language="km"))
     assert messages[0]["text"] == catalog.text("recruitment_tactics", "km")
     assert slot(events, "topic") == "recruitment"
 
 
+@needs("vi")
 def test_country_topic_without_country_guesses_from_language_and_remembers_topic(catalog: Catalog) -> None:
     messages, events = run(ActionAnswer(), tracker("get_help", language="vi"))
     assert "111" in messages[0]["text"]
@@ -92,12 +95,14 @@ def test_unknown_country_lists_supported_ones(catalog: Catalog) -> None:
     assert catalog.countries["PL"].name("en") in messages[0]["text"]
 
 
+@needs("tl")
 def test_danger_gives_emergency_numbers_first() -> None:
     messages, events = run(ActionDanger(), tracker("danger", language="tl", slots={"country": "PH"}))
     assert slot(events, "topic") == "danger"
     assert messages[1]["text"].splitlines()[1].split(":")[1].strip().startswith("911")
 
 
+@needs("th")
 def test_job_check_result_lists_each_red_flag(catalog: Catalog) -> None:
     answers = {
         "job_fee": True,
@@ -114,6 +119,7 @@ def test_job_check_result_lists_each_red_flag(catalog: Catalog) -> None:
     assert slot(events, "job_fee") is None  # answers are not kept after the check
 
 
+@needs("ru")
 def test_form_hint_for_non_yes_no_answers(catalog: Catalog) -> None:
     t = tracker("greet", language="ru", slots={"requested_slot": "job_fee"})
     t.active_loop = {"name": "job_check_form"}

@@ -20,8 +20,8 @@ from bot.content.catalog import (
 )
 from bot.content.render import COUNTRY_INTENTS, JOB_CHECK_FLAGS, SIMPLE_ANSWERS, Renderer
 from bot.topics import TOPIC_OF_INTENT, TOPICS
+from tests.conftest import LANGUAGES
 
-LANGUAGES = ["en", "th", "my", "km", "vi", "id", "tl", "zh", "ru", "uk", "ro"]
 COUNTRIES = ["TH", "MM", "KH", "VN", "PH", "ID", "CN", "RU", "UA", "RO", "PL"]
 REFERENCE = ROOT.parent / "shared" / "reference" / "reference.yml"
 URL = re.compile(r"^https?://\S+$")
@@ -31,8 +31,13 @@ def _raw_facts(code: str) -> dict:
     return yaml.safe_load((ROOT / "data" / "facts" / f"{code}.yml").read_text(encoding="utf-8"))
 
 
-def test_all_languages_configured(catalog: Catalog) -> None:
-    assert sorted(catalog.languages) == sorted(LANGUAGES)
+@pytest.mark.parametrize("language", LANGUAGES)
+def test_every_configured_language_is_complete(language: str) -> None:
+    for path in (f"data/content/{language}.yml", f"data/nlu/{language}.yml", f"tests/data/nlu_heldout/{language}.yml"):
+        assert (ROOT / path).exists(), path
+
+
+def test_all_countries_present(catalog: Catalog) -> None:
     assert sorted(catalog.countries) == sorted(COUNTRIES)
 
 
@@ -71,7 +76,7 @@ def test_english_fact_texts_cite_sources(catalog: Catalog) -> None:
 def test_facts_schema_and_sources(code: str) -> None:
     raw = _raw_facts(code)
     assert raw["country"] == code
-    assert set(LANGUAGES) <= set(raw["names"])
+    assert {"en", "th", "my", "km", "vi", "id", "tl", "zh", "ru", "uk", "ro"} <= set(raw["names"])
     items = [*raw["hotlines"], *raw["law"].get("rights", []), *raw.get("ngos", [])]
     items.append(raw["law"]["main_law"])
     for item in items:

@@ -225,6 +225,7 @@ def load_catalog(data_dir: Path) -> Catalog:
     languages = {
         code: LanguageInfo(code, v["name"], v["native_name"], v["script"], v.get("default_country"))
         for code, v in languages_raw.items()
+        if v.get("enabled", True)
     }
     texts = {}
     for code in languages:
