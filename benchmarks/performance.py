@@ -20,7 +20,7 @@ from pathlib import Path
 
 from bot.config import ROOT, Settings
 from bot.evaluation import load_nlu_examples, percentile
-from bot.stack import RASA_TRAINING_DATA, Stack, child_env, ensure_model
+from bot.stack import Stack, child_env, ensure_model, train_command
 
 BENCH_PORTS = {"SP_RASA_PORT": "5205", "SP_ACTION_PORT": "5255"}
 
@@ -37,29 +37,8 @@ def train_from_scratch(settings: Settings) -> float:
     env = child_env(settings)
     env["RASA_CACHE_DIRECTORY"] = str(out / "cache")  # no reuse of cached components
     started = time.perf_counter()
-    subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "rasa",
-            "train",
-            "--config",
-            "config.yml",
-            "--domain",
-            "domain.yml",
-            "--data",
-            *RASA_TRAINING_DATA,
-            "--out",
-            str(out),
-            "--fixed-model-name",
-            "bench",
-        ],
-        cwd=ROOT,
-        env=env,
-        check=True,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
+    quiet = subprocess.DEVNULL
+    subprocess.run(train_command(out, "bench"), cwd=ROOT, env=env, check=True, stdout=quiet, stderr=quiet)
     elapsed = time.perf_counter() - started
     shutil.rmtree(out, ignore_errors=True)
     return elapsed

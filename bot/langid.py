@@ -91,12 +91,10 @@ def load_function_words(path: Path) -> dict[str, list[str]]:
 
 
 def count_words(text: str) -> int:
-    """Words for the stickiness rule; scripts without spaces count by segmenter words."""
-    if any(_SCRIPT_PATTERNS[s].search(text) for s in ("thai", "myanmar", "khmer", "han")):
-        from bot.nlu.segment import segment
+    """Words for the stickiness rule (scripts without spaces count by segmenter words)."""
+    from bot.nlu.segment import count_words as segmenter_count
 
-        return len(segment(text))
-    return len(_WORD.findall(text))
+    return segmenter_count(text)
 
 
 def script_counts(text: str) -> dict[str, int]:

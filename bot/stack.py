@@ -45,29 +45,20 @@ def child_env(settings: Settings) -> dict[str, str]:
     return env
 
 
+def train_command(out_dir: Path, name: str) -> list[str]:
+    """`rasa train` on our training data, writing ``out_dir/name.tar.gz``."""
+    files = ["--config", "config.yml", "--domain", "domain.yml", "--data", *RASA_TRAINING_DATA]
+    return [sys.executable, "-m", "rasa", "train", *files, "--out", str(out_dir), "--fixed-model-name", name]
+
+
 def ensure_model(settings: Settings, force: bool = False) -> Path:
     """Train the model unless one for the current training data exists."""
     target = model_path(settings)
     if target.exists() and not force:
         return target
     settings.models_dir.mkdir(parents=True, exist_ok=True)
-    print(f"Training the model (once; about 5 minutes on 2 cores) -> {target.name}", file=sys.stderr)
-    command = [
-        sys.executable,
-        "-m",
-        "rasa",
-        "train",
-        "--config",
-        "config.yml",
-        "--domain",
-        "domain.yml",
-        "--data",
-        *RASA_TRAINING_DATA,
-        "--out",
-        str(settings.models_dir),
-        "--fixed-model-name",
-        target.name.removesuffix(".tar.gz"),
-    ]
+    print(f"Training the model (once; about 1 minute) -> {target.name}", file=sys.stderr)
+    command = train_command(settings.models_dir, target.name.removesuffix(".tar.gz"))
     # training logs go to stderr so that stdout carries only the model path
     subprocess.run(command, cwd=ROOT, env=child_env(settings), check=True, stdout=sys.stderr)
     return target

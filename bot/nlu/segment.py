@@ -122,6 +122,26 @@ def _runs(text: str) -> Iterator[tuple[str, str, int]]:
         yield kind, match.group(), match.start()
 
 
+_SIMPLE_WORD = regex.compile(r"[\p{L}\p{M}\p{N}]+")
+
+
+def count_words(text: str) -> int:
+    """Word count without loading spaCy: space-delimited runs by a regex, other scripts by
+    their own segmenters (used by the gateway's language stickiness)."""
+    total = 0
+    for kind, run, _ in _runs(text):
+        if kind == "other":
+            total += len(_SIMPLE_WORD.findall(run))
+        else:
+            total += sum(1 for word, _ in _SEGMENTERS[kind](run) if not _PUNCT_OR_SPACE.match(word))
+    return total
+
+
+def warm_up() -> None:
+    """Load the Thai dictionary and spaCy now, not on a user's first message."""
+    segment("ทดสอบ test")
+
+
 def segment(text: str) -> list[Piece]:
     """Split ``text`` into tokens across scripts; punctuation-only pieces are dropped."""
     pieces: list[Piece] = []

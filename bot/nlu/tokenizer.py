@@ -11,7 +11,7 @@ from rasa.engine.storage.storage import ModelStorage
 from rasa.nlu.tokenizers.tokenizer import Token, Tokenizer
 from rasa.shared.nlu.training_data.message import Message
 
-from bot.nlu.segment import segment
+from bot.nlu.segment import segment, warm_up
 
 
 @DefaultV1Recipe.register(DefaultV1Recipe.ComponentType.MESSAGE_TOKENIZER, is_trainable=False)
@@ -46,7 +46,8 @@ class MultilingualTokenizer(Tokenizer):
         resource: Resource,
         execution_context: ExecutionContext,
     ) -> MultilingualTokenizer:
-        """Creates the component."""
+        """Creates the component (segmenters loaded now, not on the first message)."""
+        warm_up()
         return cls(config)
 
     def tokenize(self, message: Message, attribute: str) -> List[Token]:
