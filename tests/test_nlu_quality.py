@@ -15,7 +15,8 @@ TARGET = 0.90
 # Languages measured below the target on the held-out set (see README "Quality"). Each is held to
 # its measured score minus 0.03 so that a regression still fails; remove a language from this
 # list as soon as its data reaches the target.
-BELOW_TARGET: dict[str, float] = {"en": 0.67, "th": 0.86, "ru": 0.86, "uk": 0.87}  # measured 2026-11-23: en .701 th .894 ru .893 uk .898
+# measured 2026-11-23: en .701, th .894, ru .893, uk .898, ro .900
+BELOW_TARGET: dict[str, float] = {"en": 0.67, "th": 0.86, "ru": 0.86, "uk": 0.87, "ro": 0.87}
 
 
 @pytest.fixture(scope="module")
