@@ -6,7 +6,7 @@ export TF_CPP_MIN_LOG_LEVEL := 3
 export PYTHONPATH := $(CURDIR)
 
 .DEFAULT_GOAL := help
-.PHONY: help setup train run validate lint test-stories pytest test eval benchmark clean
+.PHONY: help setup train run counsellor validate lint test-stories pytest test eval eval-risk benchmark clean
 
 help: ## list the commands
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-13s %s\n", $$1, $$2}'
@@ -19,6 +19,9 @@ train: setup ## train the model if the training data changed (models/)
 
 run: train ## chat with the bot in this terminal (starts Rasa + actions for you)
 	@$(PY) -m bot chat
+
+counsellor: setup ## counsellor console beside `make run` (queue, claim, say, release, close)
+	@$(PY) -m bot counsellor
 
 validate: setup ## rasa data validate --fail-on-warnings
 	$(PY) -m rasa data validate --fail-on-warnings --domain domain.yml --data $(RASA_DATA) --config config.yml
@@ -37,6 +40,9 @@ test: validate lint test-stories pytest ## the whole test suite (what CI runs)
 
 eval: train ## NLU F1 and language-id accuracy tables (held-out data)
 	$(PY) -m benchmarks.evaluate
+
+eval-risk: setup ## risk screener: recall / false escalations per language, latency (add ARGS=--with-nlu)
+	$(PY) -m benchmarks.risk $(ARGS)
 
 benchmark: train ## speed and memory table (training, load, latency, RSS)
 	$(PY) -m benchmarks.performance

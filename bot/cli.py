@@ -12,10 +12,15 @@ from typing import AsyncIterator
 
 from bot.config import Settings
 from bot.content import load_catalog
+from bot.db import open_engine
+from bot.desk import notify_overdue
+from bot.handoff import Handoff
+from bot.hours import DutyHours
 from bot.langid import LanguageIdentifier
 from bot.pipeline import Pipeline, Turn
 from bot.profiles import ProfileStore
 from bot.rasa_client import RasaClient
+from bot.risk.screener import load_screener
 from bot.stack import ensure_model, running_stack
 
 LOCAL_CHANNEL = "local"
@@ -28,13 +33,26 @@ async def open_pipeline(settings: Settings) -> AsyncIterator[Pipeline]:
     identifier = LanguageIdentifier.from_data(settings.data_dir)
     identifier.warm_up()
     rasa = RasaClient(settings.rasa_url, settings.secret("channel_token", settings.channel_token), settings.rasa_timeout)
+    engine = open_engine(settings.database_url())
+    pepper = settings.secret("pepper", settings.pepper)
+    hours = DutyHours(settings.counsellor_hours, settings.counsellor_timezone)
+    hours.validate()
     pipeline = Pipeline(
-        catalog, identifier, ProfileStore(settings.database_url()), rasa, settings.secret("pepper", settings.pepper)
+        catalog,
+        identifier,
+        ProfileStore(engine),
+        rasa,
+        pepper,
+        screener=load_screener(settings.data_dir),
+        handoff=Handoff(engine, pepper, settings.counsellors),
+        hours=hours,
+        nlu_danger_urgent=settings.nlu_danger_urgent,
     )
     try:
         yield pipeline
     finally:
         await rasa.close()
+        engine.dispose()
 
 
 def print_turn(turn: Turn) -> list[str]:
@@ -48,20 +66,42 @@ def print_turn(turn: Turn) -> list[str]:
     return payloads
 
 
+def deliver_local(pipeline: Pipeline, user: str, timeout_seconds: float) -> list[str]:
+    """Supervision tick of the local channel: timeout notices, then her queued messages."""
+    notify_overdue(pipeline.handoff, pipeline.catalog, timeout_seconds)
+    shown = []
+    for delivery in pipeline.handoff.pending_deliveries(LOCAL_CHANNEL):
+        if delivery.address != user:
+            continue
+        shown.append(delivery.text)
+        pipeline.handoff.mark_sent(delivery.id)
+    return shown
+
+
 async def chat(settings: Settings, user: str) -> None:
-    """Interactive terminal chat; numbers pick buttons; /language, /country, /quit."""
+    """Interactive terminal chat; numbers pick buttons; /language, /country, /counsellor, /quit."""
     async with open_pipeline(settings) as pipeline:
-        print("Safe Passage - local chat. Write in any of 11 languages. /language, /country, /quit.")
+        print("Safe Passage - local chat. Write in any of 11 languages. /language, /country, /counsellor, /quit.")
+        print("(Counsellors: run `python -m bot counsellor` in another terminal.)")
+        pipeline.handoff.renotify_open()
         payloads = print_turn(await pipeline.handle(LOCAL_CHANNEL, user, "/start"))
         loop = asyncio.get_running_loop()
+        reader = loop.run_in_executor(None, _read_line)
+        timeout = settings.claim_timeout_minutes * 60
         while True:
-            line = await loop.run_in_executor(None, _read_line)
+            done, _ = await asyncio.wait({reader}, timeout=1.0)
+            for text in deliver_local(pipeline, user, timeout):
+                print(f"\n{text}")
+            if not done:
+                continue
+            line = reader.result()
             if line is None or line.strip() in ("/quit", "/exit"):
                 return
             choice = line.strip()
             if choice.isdigit() and 0 < int(choice) <= len(payloads):
                 line = payloads[int(choice) - 1]
             payloads = print_turn(await pipeline.handle(LOCAL_CHANNEL, user, line))
+            reader = loop.run_in_executor(None, _read_line)
 
 
 def _read_line() -> str | None:
@@ -89,6 +129,38 @@ async def ask(settings: Settings, text: str | None) -> int:
     return 0
 
 
+async def telegram(settings: Settings, webhook: bool) -> None:
+    """Serve Telegram until interrupted (polling, or webhook with SP_TELEGRAM_WEBHOOK_URL)."""
+    import signal
+
+    from bot.channels.telegram import TelegramBot, TelegramConfig, WebhookConfig, serve
+    from bot.desk import CounsellorDesk
+
+    if not settings.telegram_token:
+        raise SystemExit("SP_TELEGRAM_TOKEN is not set (from @BotFather).")
+    config = TelegramConfig(
+        token=settings.telegram_token,
+        api_url=settings.telegram_api_url,
+        counsellor_chat=int(settings.telegram_counsellor_chat) if settings.telegram_counsellor_chat else None,
+        counsellor_ids=frozenset(int(i) for i in settings.telegram_counsellor_ids.split(",") if i.strip()),
+        claim_timeout_seconds=settings.claim_timeout_minutes * 60,
+    )
+    hook = None
+    if webhook:
+        if not (settings.telegram_webhook_url and settings.telegram_webhook_secret):
+            raise SystemExit("--webhook needs SP_TELEGRAM_WEBHOOK_URL and SP_TELEGRAM_WEBHOOK_SECRET.")
+        host, _, port = settings.telegram_listen.rpartition(":")
+        hook = WebhookConfig(settings.telegram_webhook_url, settings.telegram_webhook_secret, host, int(port))
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+    async with open_pipeline(settings) as pipeline:
+        bot = TelegramBot(config, pipeline, CounsellorDesk(pipeline.handoff, pipeline.catalog, pipeline.rasa))
+        print("Telegram channel running (Ctrl-C to stop).")
+        await serve(bot, stop, hook)
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bot", description="Safe Passage assistant")
     sub = parser.add_subparsers(dest="command")
@@ -99,6 +171,15 @@ def main(argv: list[str] | None = None) -> int:
     ask_cmd.add_argument("--no-start", action="store_true", help="use servers that are already running")
     train_cmd = sub.add_parser("train", help="train the model if the training data changed")
     train_cmd.add_argument("--force", action="store_true")
+    tg_cmd = sub.add_parser("telegram", help="serve Telegram users and the counsellors' group")
+    tg_cmd.add_argument("--webhook", action="store_true", help="webhook instead of long polling")
+    sub.add_parser("counsellor", help="counsellor console (queue, claim, talk, release, close)", add_help=False)
+    argv = sys.argv[1:] if argv is None else argv
+    if argv[:1] == ["counsellor"]:
+        from bot.console import main as console_main
+
+        logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+        return console_main(argv[1:])
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
     settings = Settings()
@@ -109,6 +190,9 @@ def main(argv: list[str] | None = None) -> int:
     if command == "ask" and args.no_start:
         return asyncio.run(ask(settings, args.text))
     with running_stack(settings, quiet=command == "ask"):
+        if command == "telegram":
+            asyncio.run(telegram(settings, args.webhook))
+            return 0
         if command == "ask":
             return asyncio.run(ask(settings, args.text))
         asyncio.run(chat(settings, args.user))

@@ -31,6 +31,27 @@ class Settings:
     tracker_db: str = field(default_factory=lambda: _env("SP_TRACKER_DB", ""))
     pepper: str = field(default_factory=lambda: _env("SP_PEPPER", ""))
     channel_token: str = field(default_factory=lambda: _env("SP_RASA_CHANNEL_TOKEN", ""))
+    # Counsellor handoff: allow-list of counsellor ids (comma-separated), how long an
+    # escalation may wait for a claim before she is told honestly, and duty hours.
+    counsellors: tuple[str, ...] = field(
+        default_factory=lambda: tuple(c.strip() for c in _env("SP_COUNSELLORS", "counsellor").split(",") if c.strip())
+    )
+    claim_timeout_minutes: float = field(default_factory=lambda: float(_env("SP_CLAIM_TIMEOUT_MINUTES", "5")))
+    counsellor_hours: str = field(default_factory=lambda: _env("SP_COUNSELLOR_HOURS", ""))
+    counsellor_timezone: str = field(default_factory=lambda: _env("SP_COUNSELLOR_TZ", "UTC"))
+    # NLU second net: a `danger` prediction at or above this confidence escalates like the
+    # screener; below it, a counsellor is offered.
+    nlu_danger_urgent: float = field(default_factory=lambda: float(_env("SP_NLU_DANGER_URGENT", "0.5")))
+
+    # Telegram (python -m bot telegram). The API URL is configurable for a self-hosted Bot API
+    # server and for tests. Counsellor ids are Telegram user ids allowed to act in the group.
+    telegram_token: str = field(default_factory=lambda: _env("SP_TELEGRAM_TOKEN", ""))
+    telegram_api_url: str = field(default_factory=lambda: _env("SP_TELEGRAM_API_URL", "https://api.telegram.org"))
+    telegram_counsellor_chat: str = field(default_factory=lambda: _env("SP_TELEGRAM_COUNSELLOR_CHAT", ""))
+    telegram_counsellor_ids: str = field(default_factory=lambda: _env("SP_TELEGRAM_COUNSELLOR_IDS", ""))
+    telegram_webhook_url: str = field(default_factory=lambda: _env("SP_TELEGRAM_WEBHOOK_URL", ""))
+    telegram_webhook_secret: str = field(default_factory=lambda: _env("SP_TELEGRAM_WEBHOOK_SECRET", ""))
+    telegram_listen: str = field(default_factory=lambda: _env("SP_TELEGRAM_LISTEN", "0.0.0.0:8443"))
 
     @property
     def rasa_url(self) -> str:

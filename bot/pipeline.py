@@ -1,4 +1,8 @@
-"""The one path every channel uses: normalise -> language -> commands -> Rasa -> replies.
+"""The one path every channel uses.
+
+normalise -> handed over? (relay to the counsellor) -> language -> commands -> risk
+screener (urgent: durable escalation, Rasa paused, emergency reply - no Rasa needed)
+-> Rasa -> NLU danger as a second net -> replies (+ a counsellor offer on concern).
 
 Nothing here logs message text; the user is known only by a keyed hash.
 """
@@ -14,16 +18,21 @@ from typing import Any
 
 from bot.content import Catalog, Message
 from bot.content.render import Renderer
+from bot.handoff import CLAIMED, Escalation, Handoff
+from bot.hours import DutyHours
 from bot.langid import LanguageIdentifier
 from bot.profiles import Profile, ProfileStore, user_key
 from bot.rasa_client import RasaClient, RasaUnavailable
-from bot.text import normalize
+from bot.risk.screener import RiskResult, Screener
+from bot.text import CleanText, normalize
 from bot.topics import TOPIC_OF_INTENT
 
 log = logging.getLogger(__name__)
 
 DOMAIN_INTENTS = frozenset(TOPIC_OF_INTENT) - {"nlu_fallback"}
 LANGUAGE_COMMANDS = ("/language", "/lang")
+COUNSELLOR_COMMANDS = ("/counsellor", "/counselor", "/human")
+END_HANDOFF_COMMANDS = ("/stop", "/bot", "/end")
 
 
 @dataclass
@@ -39,6 +48,10 @@ class Turn:
     language_switched: bool = False
     country: str | None = None
     notes: list[str] = field(default_factory=list)
+    risk_level: str = "none"
+    risk_category: str | None = None
+    handoff: str | None = None  # None | "waiting" (escalated, not yet claimed) | "counsellor"
+    escalation_id: int | None = None
 
     def as_json(self) -> dict[str, Any]:
         return {
@@ -47,6 +60,9 @@ class Turn:
             "intent": self.intent,
             "confidence": round(self.confidence, 4),
             "escalate": self.escalate,
+            "risk_level": self.risk_level,
+            "risk_category": self.risk_category,
+            "handoff": self.handoff,
             "replies": [m.text for m in self.replies],
             "buttons": [[{"title": t, "payload": p} for t, p in m.buttons] for m in self.replies],
             "country": self.country,
@@ -63,6 +79,10 @@ class Pipeline:
         profiles: ProfileStore,
         rasa: RasaClient,
         pepper: str,
+        screener: Screener,
+        handoff: Handoff,
+        hours: DutyHours | None = None,
+        nlu_danger_urgent: float = 0.5,
     ) -> None:
         self.catalog = catalog
         self.render = Renderer(catalog)
@@ -70,38 +90,207 @@ class Pipeline:
         self.profiles = profiles
         self.rasa = rasa
         self.pepper = pepper
+        self.screener = screener
+        self.handoff = handoff
+        self.hours = hours or DutyHours()
+        self.nlu_danger_urgent = nlu_danger_urgent
         self._locks: defaultdict[str, asyncio.Lock] = defaultdict(asyncio.Lock)
 
     async def handle(self, channel: str, user_id: str, raw: bytes | str | None) -> Turn:
         """Process one message; turns of one user are strictly sequential."""
         key = user_key(self.pepper, channel, user_id)
         async with self._locks[key]:
-            return await self._handle(key, raw)
+            return await self._handle(channel, user_id, key, raw)
 
-    async def _handle(self, key: str, raw: bytes | str | None) -> Turn:
+    async def _handle(self, channel: str, address: str, key: str, raw: bytes | str | None) -> Turn:
         clean = normalize(raw)
         profile = self.profiles.get(key)
         language = self.catalog.language(profile.language)
         if clean.empty:
             return self._local(profile, "smalltalk", [Message(self.render.t("input_empty", language))])
+        if clean.has_letters and not clean.text.startswith("/"):
+            decision = self.identifier.decide(clean.text, profile.language, profile.language_pinned)
+            profile.language, switched = decision.language, decision.switched
+        else:
+            switched = False
+        active = self.handoff.active_for(key)
+        if active is not None:
+            return await self._handed_over(profile, active, clean)
         if clean.text.startswith("/"):
-            command = await self._command(profile, clean.text)
+            command = await self._command(profile, clean.text, channel, address)
             if command is not None:
                 return command
+        risk = self.screener.screen(clean.text)
+        if risk.urgent:
+            return await self._escalate(profile, channel, address, clean.text, risk)
         if not clean.has_letters:  # emoji, digits or symbols only
+            self.profiles.save(profile)
             return self._local(profile, "out_of_scope", self.render.answer("nlu_fallback", language, None))
-        decision = self.identifier.decide(clean.text, profile.language, profile.language_pinned)
-        profile.language = decision.language
         turn = await self._ask_rasa(profile, clean.text)
-        turn.language_switched = decision.switched
+        turn.language_switched = switched
+        if turn.intent == "danger" and "rasa_unavailable" not in turn.notes:
+            nlu_risk = RiskResult("urgent" if turn.confidence >= self.nlu_danger_urgent else "concern", "nlu_danger")
+            if nlu_risk.urgent:
+                return await self._escalate(profile, channel, address, clean.text, nlu_risk, turn)
+            risk = risk if risk.level == "concern" else nlu_risk
+        if risk.level == "concern":
+            turn.risk_level, turn.risk_category = risk.level, risk.category
+            turn.replies.append(self._counsellor_offer(turn.language))
         if clean.truncated:
             turn.replies.insert(0, Message(self.render.t("input_too_long", turn.language)))
         return turn
 
-    async def _command(self, profile: Profile, text: str) -> Turn | None:
+    # -- escalation and handoff ------------------------------------------------------------
+    def _counsellor_offer(self, language: str) -> Message:
+        buttons = (
+            (self.render.t("counsellor_offer_yes", language), "/counsellor"),
+            (self.render.t("counsellor_offer_no", language), "/no_counsellor"),
+        )
+        return Message(self.render.t("counsellor_offer", language), buttons)
+
+    async def _escalate(
+        self,
+        profile: Profile,
+        channel: str,
+        address: str,
+        text: str,
+        risk: RiskResult,
+        nlu_turn: Turn | None = None,
+    ) -> Turn:
+        """Durable record first, then pause Rasa, then the reply (numbers + a person is coming)."""
+        language = self.catalog.language(profile.language)
+        self.profiles.save(profile)
+        escalation, is_new = self.handoff.escalate(
+            user_key=profile.user_key,
+            channel=channel,
+            address=address,
+            language=language,
+            country=profile.country,
+            risk_level=risk.level,
+            risk_category=risk.category or "unspecified",
+            triggers=risk.triggers,
+            message=text,
+        )
+        log.warning(
+            "escalation id=%s new=%s level=%s category=%s lang=%s",
+            escalation.id, is_new, risk.level, risk.category, language,
+        )  # fmt: skip
+        await self._pause_rasa(escalation)
+        replies = self.escalation_reply(language, profile.country, risk.urgent)
+        self.handoff.bot_said(escalation.id, "\n".join(m.text for m in replies))
+        return Turn(
+            language=language,
+            topic="danger" if risk.urgent else "get_help",
+            intent=nlu_turn.intent if nlu_turn else None,
+            confidence=nlu_turn.confidence if nlu_turn else 1.0,
+            escalate=True,
+            replies=replies,
+            country=profile.country,
+            risk_level=risk.level,
+            risk_category=risk.category,
+            handoff="waiting",
+            escalation_id=escalation.id,
+        )
+
+    def escalation_reply(self, language: str, country: str | None, urgent: bool) -> list[Message]:
+        """Calm words, that a person will come (or when), emergency numbers, a safety tip."""
+        on_duty = self.hours.on_duty(self.handoff.clock())
+        notice = (
+            self.render.t("escalation_alerted", language)
+            if on_duty
+            else self.render.t("escalation_out_of_hours", language, hours=self.hours.describe())
+        )
+        if not urgent:
+            replies = [Message(notice)]
+            code = country or self.catalog.default_country(language)
+            found = self.catalog.countries.get(code or "")
+            replies.append(
+                self.render.helplines(found, language)
+                if found
+                else Message(self.render.emergency_numbers_everywhere(language))
+            )
+            return replies
+        replies = self.render.answer("danger", language, country)
+        replies.insert(1, Message(notice))
+        return replies
+
+    async def _pause_rasa(self, escalation: Escalation) -> None:
+        try:
+            paused = await self.rasa.set_paused(escalation.user_key, True)
+        except RasaUnavailable as error:
+            # The gateway keeps her messages away from Rasa anyway; the pause is the second lock.
+            log.error("could not pause rasa for escalation %s (%s)", escalation.id, error)
+            return
+        self.handoff.mark_paused(escalation.id, paused)
+
+    async def resume_rasa(self, user_key_: str) -> bool:
+        try:
+            return not await self.rasa.set_paused(user_key_, False)
+        except RasaUnavailable as error:
+            log.error("could not resume rasa (%s); will resume on her next message", error)
+            return False
+
+    async def erase(self, profile: Profile) -> Turn:
+        """Forget her everywhere: profile, escalations and transcripts, outbox, Rasa tracker."""
+        language = self.catalog.language(profile.language)
+        self.handoff.erase_user(profile.user_key)
+        self.profiles.erase(profile.user_key)
+        turn = Turn(language, "smalltalk", None, 1.0, False, [Message(self.render.t("erased", language))], notes=["erased"])
+        try:
+            await self.rasa.erase(profile.user_key)
+        except RasaUnavailable as error:  # the tracker is keyed by a pseudonym; reported, not hidden
+            log.error("rasa tracker not erased (%s)", error)
+            turn.notes.append("rasa_not_erased")
+        return turn
+
+    async def _handed_over(self, profile: Profile, active: Escalation, clean: CleanText) -> Turn:
+        """While escalated her messages go to the counsellor, never to Rasa."""
+        self.profiles.save(profile)
+        language = self.catalog.language(profile.language)
+        word = clean.text.split(" ", 1)[0].lower()
+        if word == "/erase":
+            return await self.erase(profile)
+        if word in END_HANDOFF_COMMANDS:
+            self.handoff.end_by_user(active.id)
+            await self.resume_rasa(profile.user_key)
+            return self._local(profile, "smalltalk", [Message(self.render.t("handoff_ended_by_user", language))])
+        risk = self.screener.screen(clean.text)
+        if risk.urgent and active.risk_level != "urgent":
+            self.handoff.escalate(
+                user_key=active.user_key, channel=active.channel, address=active.address, language=language,
+                country=profile.country, risk_level=risk.level, risk_category=risk.category or "unspecified",
+                triggers=risk.triggers, message=clean.text,
+            )  # fmt: skip
+        else:
+            self.handoff.user_said(active.id, clean.text)
+        claimed = active.status == CLAIMED
+        replies = [] if claimed else [Message(self.render.t("escalation_waiting", language))]
+        urgent = risk.urgent or active.risk_level == "urgent"
+        return Turn(
+            language=language,
+            topic="danger" if urgent else "get_help",
+            intent=None,
+            confidence=1.0,
+            escalate=risk.urgent and active.risk_level != "urgent",
+            replies=replies,
+            country=profile.country,
+            risk_level=risk.level,
+            risk_category=risk.category,
+            handoff="counsellor" if claimed else "waiting",
+            escalation_id=active.id,
+        )
+
+    async def _command(self, profile: Profile, text: str, channel: str, address: str) -> Turn | None:
         """Slash commands and button payloads; None means "treat as a normal message"."""
         word, _, rest = text.partition(" ")
         word = word.lower()
+        if word == "/erase":
+            return await self.erase(profile)
+        if word in COUNSELLOR_COMMANDS:
+            return await self._escalate(profile, channel, address, text, RiskResult("concern", "requested"))
+        if word == "/no_counsellor":
+            language = self.catalog.language(profile.language)
+            return self._local(profile, "smalltalk", [Message(self.render.t("counsellor_declined", language))])
         if word in LANGUAGE_COMMANDS:
             return self._set_language(profile, rest.strip().lower())
         if word == "/country":
@@ -135,6 +324,9 @@ class Pipeline:
         metadata = {"language": language, "country": profile.country}
         try:
             result = await self.rasa.send(profile.user_key, text, metadata)
+            if result.paused:  # a hand-back whose resume did not reach Rasa: resume now, then ask again
+                await self.rasa.set_paused(profile.user_key, False)
+                result = await self.rasa.send(profile.user_key, text, metadata)
         except RasaUnavailable as error:
             log.error("rasa unavailable (%s); answering with helplines", error)
             self.profiles.save(profile)

@@ -11,14 +11,14 @@ import hashlib
 import hmac
 import time
 from dataclasses import dataclass
-from pathlib import Path
 
 import sqlalchemy as sa
 
-_metadata = sa.MetaData()
+from bot.db import metadata, open_engine
+
 profiles_table = sa.Table(
     "profiles",
-    _metadata,
+    metadata,
     sa.Column("user_key", sa.String(64), primary_key=True),
     sa.Column("language", sa.String(8)),
     sa.Column("language_pinned", sa.Boolean, nullable=False, default=False),
@@ -43,11 +43,8 @@ def user_key(pepper: str, channel: str, user_id: str) -> str:
 class ProfileStore:
     """Reads and writes profiles."""
 
-    def __init__(self, url: str) -> None:
-        if url.startswith("sqlite:///"):
-            Path(url.removeprefix("sqlite:///")).parent.mkdir(parents=True, exist_ok=True)
-        self.engine = sa.create_engine(url, future=True)
-        _metadata.create_all(self.engine)
+    def __init__(self, database: str | sa.engine.Engine) -> None:
+        self.engine = open_engine(database) if isinstance(database, str) else database
 
     def get(self, key: str) -> Profile:
         with self.engine.connect() as conn:

@@ -1,8 +1,10 @@
 """Rasa input channel used by our gateway (loaded by the Rasa server, not by the gateway).
 
 POST /webhooks/gateway/webhook {"sender", "message", "metadata"} returns the bot messages
-plus the NLU result and the slots this turn set, in one round trip. A shared token
-(header ``X-Gateway-Token``) keeps anyone else from talking to Rasa directly.
+plus the NLU result and the slots this turn set, in one round trip. POST
+/webhooks/gateway/pause and /resume {"sender"} add ConversationPaused / ConversationResumed
+to her tracker while a counsellor has the conversation, so the bot never talks over a
+counsellor. A shared token (header ``X-Gateway-Token``) keeps anyone else out.
 """
 
 from __future__ import annotations
@@ -11,7 +13,8 @@ import hmac
 from typing import Any, Awaitable, Callable, Dict
 
 from rasa.core.channels.channel import CollectingOutputChannel, InputChannel, UserMessage
-from rasa.shared.core.events import SlotSet, UserUttered
+from rasa.core.tracker_store import InMemoryTrackerStore, SQLTrackerStore
+from rasa.shared.core.events import ConversationPaused, ConversationResumed, SlotSet, UserUttered
 from sanic import Blueprint, response
 from sanic.request import Request
 from sanic.response import HTTPResponse
@@ -40,9 +43,21 @@ class GatewayInput(InputChannel):
         async def health(_: Request) -> HTTPResponse:
             return response.json({"status": "ok"})
 
+        @hook.route("/pause", methods=["POST"])
+        async def pause(request: Request) -> HTTPResponse:
+            return await self._switch(request, paused=True)
+
+        @hook.route("/resume", methods=["POST"])
+        async def resume(request: Request) -> HTTPResponse:
+            return await self._switch(request, paused=False)
+
+        @hook.route("/erase", methods=["POST"])
+        async def erase(request: Request) -> HTTPResponse:
+            return await self._erase(request)
+
         @hook.route("/webhook", methods=["POST"])
         async def receive(request: Request) -> HTTPResponse:
-            if self.token and not hmac.compare_digest(request.headers.get("X-Gateway-Token", ""), self.token):
+            if not self._authorised(request):
                 return response.json({"error": "forbidden"}, status=403)
             payload = request.json or {}
             sender, text = payload.get("sender"), payload.get("message")
@@ -56,6 +71,44 @@ class GatewayInput(InputChannel):
             return response.json({"messages": collector.messages, **_turn_summary(tracker)})
 
         return hook
+
+    async def _switch(self, request: Request, paused: bool) -> HTTPResponse:
+        if not self._authorised(request):
+            return response.json({"error": "forbidden"}, status=403)
+        sender = (request.json or {}).get("sender")
+        if not isinstance(sender, str) or not sender:
+            return response.json({"error": "sender is required"}, status=400)
+        agent = request.app.ctx.agent
+        async with agent.lock_store.lock(sender):
+            tracker = await agent.tracker_store.get_or_create_tracker(sender)
+            tracker.update(ConversationPaused() if paused else ConversationResumed())
+            await agent.tracker_store.save(tracker)
+        return response.json({"paused": tracker.is_paused()})
+
+    async def _erase(self, request: Request) -> HTTPResponse:
+        """Delete her whole Rasa conversation (the /erase of the channels)."""
+        if not self._authorised(request):
+            return response.json({"error": "forbidden"}, status=403)
+        sender = (request.json or {}).get("sender")
+        if not isinstance(sender, str) or not sender:
+            return response.json({"error": "sender is required"}, status=400)
+        agent = request.app.ctx.agent
+        store = agent.tracker_store
+        while hasattr(store, "_tracker_store"):  # unwrap Rasa's Awaitable/FailSafe wrappers
+            store = store._tracker_store
+        async with agent.lock_store.lock(sender):
+            if isinstance(store, SQLTrackerStore):
+                with store.session_scope() as session:
+                    deleted = session.query(store.SQLEvent).filter(store.SQLEvent.sender_id == sender).delete()
+                    session.commit()
+            elif isinstance(store, InMemoryTrackerStore):
+                deleted = 1 if store.store.pop(sender, None) is not None else 0
+            else:
+                return response.json({"error": f"erase not supported for {type(store).__name__}"}, status=501)
+        return response.json({"erased": int(deleted)})
+
+    def _authorised(self, request: Request) -> bool:
+        return not self.token or hmac.compare_digest(request.headers.get("X-Gateway-Token", ""), self.token)
 
 
 def _turn_summary(tracker: Any) -> Dict[str, Any]:

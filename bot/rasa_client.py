@@ -22,6 +22,7 @@ class RasaTurn:
     slots: dict[str, Any] = field(default_factory=dict)
     set_this_turn: list[str] = field(default_factory=list)
     active_loop: str | None = None
+    paused: bool = False
 
 
 class RasaClient:
@@ -46,7 +47,26 @@ class RasaClient:
             slots=body.get("slots") or {},
             set_this_turn=body.get("set_this_turn") or [],
             active_loop=body.get("active_loop"),
+            paused=bool(body.get("paused")),
         )
+
+    async def set_paused(self, sender: str, paused: bool) -> bool:
+        """Pause (handoff) or resume her Rasa conversation; returns the tracker's state."""
+        try:
+            reply = await self._client.post(f"/webhooks/gateway/{'pause' if paused else 'resume'}", json={"sender": sender})
+            reply.raise_for_status()
+            return bool(reply.json().get("paused"))
+        except (httpx.HTTPError, ValueError) as error:
+            raise RasaUnavailable(type(error).__name__) from error
+
+    async def erase(self, sender: str) -> int:
+        """Delete her Rasa conversation; returns the number of events removed."""
+        try:
+            reply = await self._client.post("/webhooks/gateway/erase", json={"sender": sender})
+            reply.raise_for_status()
+            return int(reply.json().get("erased") or 0)
+        except (httpx.HTTPError, ValueError) as error:
+            raise RasaUnavailable(type(error).__name__) from error
 
     async def ready(self) -> bool:
         try:

@@ -14,7 +14,7 @@ from bot.config import ROOT, Settings
 from bot.content import Catalog
 from tests.conftest import LANGUAGES, Conversation, needs
 
-ASK_KEYS = {"language", "topic", "intent", "confidence", "escalate", "replies"}
+ASK_KEYS = {"language", "topic", "intent", "confidence", "escalate", "risk_level", "risk_category", "replies"}
 GREETINGS = {
     "en": "hello, I have a question",
     "th": "สวัสดีค่ะ มีเรื่องอยากถาม",
@@ -49,8 +49,8 @@ def test_greeting_in_each_language(conversation: Conversation, catalog: Catalog,
 @pytest.mark.parametrize("language", [lang for lang in DANGER if lang in LANGUAGES])
 def test_danger_escalates_with_emergency_numbers(conversation: Conversation, language: str) -> None:
     (turn,) = conversation.say(DANGER[language])
-    assert turn["escalate"] is True and turn["topic"] == "danger"
-    assert len(turn["replies"]) >= 2
+    assert turn["escalate"] is True and turn["topic"] == "danger" and turn["risk_level"] == "urgent"
+    assert len(turn["replies"]) >= 3
 
 
 @needs("th")
@@ -114,8 +114,9 @@ def test_zawgyi_burmese_is_understood_like_unicode(conversation: Conversation) -
     assert zawgyi_text != unicode_text
     as_unicode, as_zawgyi = conversation.say(unicode_text, zawgyi_text)
     assert as_zawgyi["language"] == "my"
-    assert as_zawgyi["intent"] == as_unicode["intent"] == "danger"
-    assert as_zawgyi["escalate"] is True
+    assert as_unicode["escalate"] is True and as_unicode["risk_level"] == "urgent"
+    assert as_zawgyi["risk_category"] == as_unicode["risk_category"]
+    assert as_zawgyi["handoff"] == "waiting"  # the second message joined the open case
 
 
 @needs("th")

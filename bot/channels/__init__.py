@@ -1,0 +1,1 @@
+"""Channels: how users and counsellors reach the one pipeline (bot/pipeline.py)."""

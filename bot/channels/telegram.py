@@ -1,0 +1,550 @@
+"""Telegram (python-telegram-bot v22): girls and parents in private chats, counsellors in
+one allow-listed group. Polling for local use, webhook (secret token checked on every
+request) behind our own aiohttp app with /healthcheck for deployments.
+
+Every private message goes through the same pipeline as every other channel; escalations
+reach the counsellors' group as a card with a Claim button; the claiming counsellor
+answers with reply-to, and the bot relays both ways through the handoff core.
+Message text never goes to the logs.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hmac
+import logging
+import time
+from collections import OrderedDict, defaultdict, deque
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from typing import Any, TypeVar
+
+import sqlalchemy as sa
+from aiohttp import web
+from telegram import InlineKeyboardButton, InlineKeyboardMarkup, Update
+from telegram import Message as TgMessage
+from telegram.constants import ChatType
+from telegram.error import BadRequest, Forbidden, NetworkError, RetryAfter, TimedOut
+from telegram.ext import (
+    Application,
+    CallbackQueryHandler,
+    ChatMemberHandler,
+    ContextTypes,
+    MessageHandler,
+    filters,
+)
+
+from bot.content import Message
+from bot.content.render import Renderer
+from bot.db import metadata
+from bot.desk import CounsellorDesk, notify_overdue
+from bot.handoff import AlreadyClaimed, Escalation, NotAllowed, transcript
+from bot.pipeline import Pipeline, Turn
+from bot.profiles import user_key
+
+log = logging.getLogger(__name__)
+CHANNEL = "telegram"
+GROUP_READER = "telegram-group"  # the identity the group relay reads transcripts under (audited)
+DELETE_WINDOW = 48 * 3600  # Telegram lets bots delete private-chat messages for 48 hours
+T = TypeVar("T")
+
+# Message ids we may delete on /erase (no text, no chat id: the chat id comes with /erase).
+sent_messages = sa.Table(
+    "telegram_messages",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("user_key", sa.String(64), nullable=False, index=True),
+    sa.Column("message_id", sa.BigInteger, nullable=False),
+    sa.Column("at", sa.Float, nullable=False),
+)
+# Which group message belongs to which escalation (cards and relayed lines), and relay progress.
+group_messages = sa.Table(
+    "telegram_group_messages",
+    metadata,
+    sa.Column("message_id", sa.BigInteger, primary_key=True),
+    sa.Column("escalation_id", sa.Integer, nullable=False, index=True),
+    sa.Column("is_card", sa.Boolean, nullable=False, default=False),
+)
+relay_progress = sa.Table(
+    "telegram_relay_progress",
+    metadata,
+    sa.Column("escalation_id", sa.Integer, primary_key=True),
+    sa.Column("last_line_id", sa.Integer, nullable=False, default=0),
+)
+
+
+class RateLimiter:
+    """At most ``limit`` messages per ``window`` seconds per chat (flood protection)."""
+
+    def __init__(self, limit: int, window: float, clock: Callable[[], float] = time.monotonic) -> None:
+        self.limit, self.window, self.clock = limit, window, clock
+        self._seen: defaultdict[int, deque[float]] = defaultdict(deque)
+        self._warned: dict[int, float] = {}
+
+    def allow(self, chat_id: int) -> bool:
+        now = self.clock()
+        seen = self._seen[chat_id]
+        while seen and now - seen[0] > self.window:
+            seen.popleft()
+        if len(seen) >= self.limit:
+            return False
+        seen.append(now)
+        return True
+
+    def should_warn(self, chat_id: int) -> bool:
+        """Warn once per window, so flooding does not flood her back."""
+        now = self.clock()
+        if now - self._warned.get(chat_id, -1e9) < self.window:
+            return False
+        self._warned[chat_id] = now
+        return True
+
+
+@dataclass(frozen=True)
+class TelegramConfig:
+    token: str
+    api_url: str = "https://api.telegram.org"
+    counsellor_chat: int | None = None
+    counsellor_ids: frozenset[int] = frozenset()
+    rate_limit: int = 8
+    rate_window: float = 10.0
+    poll_interval: float = 1.0
+    claim_timeout_seconds: float = 300.0
+
+
+async def with_retries(call: Callable[..., Awaitable[T]], *args: Any, **kwargs: Any) -> T:
+    """Retry a Telegram call on flood control and network errors, with backoff."""
+    delay, attempts = 0.5, 4
+    for attempt in range(attempts):
+        try:
+            return await call(*args, **kwargs)
+        except RetryAfter as error:
+            wait = error.retry_after
+            await asyncio.sleep(wait.total_seconds() if hasattr(wait, "total_seconds") else float(wait))
+        except (TimedOut, NetworkError):
+            if attempt == attempts - 1:
+                raise
+            await asyncio.sleep(delay)
+            delay *= 2
+    return await call(*args, **kwargs)
+
+
+def counsellor_name(user_id: int) -> str:
+    return f"tg:{user_id}"
+
+
+class TelegramBot:
+    """Handlers, the group relay and the delivery loop, around one pipeline."""
+
+    def __init__(self, config: TelegramConfig, pipeline: Pipeline, desk: CounsellorDesk) -> None:
+        self.config = config
+        self.pipeline = pipeline
+        self.desk = desk
+        self.handoff = pipeline.handoff
+        self.render = Renderer(pipeline.catalog)
+        self.limiter = RateLimiter(config.rate_limit, config.rate_window)
+        self._supervisor: asyncio.Task[None] | None = None
+        self.handoff.counsellors = self.handoff.counsellors | {counsellor_name(i) for i in config.counsellor_ids}
+        if config.counsellor_chat is not None:
+            self.handoff.counsellors = self.handoff.counsellors | {GROUP_READER}
+
+    # -- application ----------------------------------------------------------------------
+    def build_application(self, webhook: bool = False) -> Application:
+        base = self.config.api_url.rstrip("/")
+        builder = (
+            Application.builder()
+            .token(self.config.token)
+            .base_url(f"{base}/bot")
+            .base_file_url(f"{base}/file/bot")
+            .concurrent_updates(64)  # per-user order is kept by the pipeline's per-user lock
+        )
+        if webhook:
+            builder = builder.updater(None)
+        application = builder.build()
+        private = filters.ChatType.PRIVATE
+        group = filters.Chat(self.config.counsellor_chat) if self.config.counsellor_chat is not None else None
+        application.add_handler(CallbackQueryHandler(self.on_button))
+        application.add_handler(ChatMemberHandler(self.on_membership, ChatMemberHandler.MY_CHAT_MEMBER))
+        if group is not None:
+            application.add_handler(MessageHandler(group & filters.TEXT, self.on_group_message))
+        application.add_handler(MessageHandler(private & filters.UpdateType.MESSAGES & filters.TEXT, self.on_text))
+        application.add_handler(MessageHandler(private & filters.UpdateType.MESSAGES & ~filters.TEXT, self.on_non_text))
+        application.add_error_handler(self.on_error)
+        return application
+
+    async def start_supervisor(self, application: Application) -> None:
+        self.handoff.renotify_open()  # a restart alerts the group again about every open case
+        self._supervisor = asyncio.create_task(self._supervise(application))
+
+    async def stop_supervisor(self) -> None:
+        if self._supervisor is not None:
+            self._supervisor.cancel()
+            await asyncio.gather(self._supervisor, return_exceptions=True)
+
+    async def on_error(self, update: object, context: ContextTypes.DEFAULT_TYPE) -> None:
+        """The one error handler: log the error type (never message text), answer kindly if we can."""
+        log.error("telegram handler failed: %s", type(context.error).__name__, exc_info=context.error)
+        if isinstance(update, Update) and update.effective_chat and update.effective_chat.type == ChatType.PRIVATE:
+            language = self._language(update.effective_chat.id)
+            try:
+                await self._send(update.effective_chat.id, self._helplines_message(language, "service_unavailable"))
+            except Exception:  # noqa: BLE001 - the error handler must never raise
+                log.exception("could not send the fallback reply")
+
+    # -- private chats ------------------------------------------------------------------------
+    def _key(self, chat_id: int) -> str:
+        return user_key(self.pipeline.pepper, CHANNEL, str(chat_id))
+
+    def _language(self, chat_id: int) -> str:
+        return self.pipeline.catalog.language(self.pipeline.profiles.get(self._key(chat_id)).language)
+
+    def _helplines_message(self, language: str, intro_key: str) -> Message:
+        profile_country = None
+        catalog = self.pipeline.catalog
+        code = profile_country or catalog.default_country(language)
+        country = catalog.countries.get(code or "")
+        numbers = self.render.hotlines(country, language) if country else self.render.emergency_numbers_everywhere(language)
+        return Message(self.render.t(intro_key, language) + "\n" + numbers)
+
+    async def on_text(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+        """A text message or command from a girl or parent (edited messages are read again)."""
+        message = update.effective_message
+        chat = update.effective_chat
+        if message is None or chat is None or message.text is None:
+            return
+        self._remember(chat.id, message.message_id)
+        await self._handle(chat.id, message.text)
+
+    async def _handle(self, chat_id: int, text: str) -> None:
+        if not self.limiter.allow(chat_id) and not self.pipeline.screener.screen(text).urgent:
+            if self.limiter.should_warn(chat_id):
+                await self._send(chat_id, Message(self.render.t("rate_limited", self._language(chat_id))))
+            return
+        if text.strip().split(" ", 1)[0].lower() in ("/erase", "/erase@"):
+            await self._erase(chat_id)
+            return
+        turn = await self.pipeline.handle(CHANNEL, str(chat_id), text)
+        await self._send_turn(chat_id, turn)
+
+    async def on_non_text(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+        """Photos, voice, stickers, documents...: a kind reply in her language."""
+        message, chat = update.effective_message, update.effective_chat
+        if message is None or chat is None:
+            return
+        self._remember(chat.id, message.message_id)
+        language = self._language(chat.id)
+        if message.voice or message.audio or message.video_note:
+            await self._send(chat.id, self._helplines_message(language, "input_voice"))
+        else:
+            await self._send(chat.id, Message(self.render.t("input_non_text", language)))
+
+    async def on_button(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+        """Inline buttons: her menu/yes-no/country choices, or a counsellor's Claim."""
+        query = update.callback_query
+        if query is None or query.data is None or query.message is None:
+            return
+        chat_id = query.message.chat.id
+        if query.data.startswith("claim:"):
+            await self._claim_button(update, int(query.data.split(":", 1)[1]))
+            return
+        await query.answer()
+        if chat_id == self.config.counsellor_chat or query.message.chat.type != ChatType.PRIVATE:
+            return
+        await self._handle(chat_id, query.data)
+
+    async def on_membership(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+        """The bot was added to a group that is not the counsellors' group: leave it."""
+        change = update.my_chat_member
+        if change is None:
+            return
+        chat = change.chat
+        joined = change.new_chat_member.status in ("member", "administrator")
+        if chat.type != ChatType.PRIVATE and joined and chat.id != self.config.counsellor_chat:
+            log.warning("added to an unknown group; leaving it")
+            await with_retries(context.bot.leave_chat, chat.id)
+
+    async def _erase(self, chat_id: int) -> None:
+        """Quick exit: delete what Telegram allows (48 h) and forget her on our side."""
+        key = self._key(chat_id)
+        horizon = time.time() - DELETE_WINDOW
+        with self.handoff.engine.begin() as conn:
+            rows = conn.execute(
+                sa.select(sent_messages.c.message_id, sent_messages.c.at).where(sent_messages.c.user_key == key)
+            )
+            ids = sorted({r.message_id for r in rows if r.at >= horizon})
+            conn.execute(sent_messages.delete().where(sent_messages.c.user_key == key))
+        bot = self._bot
+        for start in range(0, len(ids), 100):  # deleteMessages takes up to 100 ids
+            batch = ids[start : start + 100]
+            try:
+                await with_retries(bot.delete_messages, chat_id, batch)
+            except BadRequest:
+                log.warning("some messages could not be deleted (too old or already gone)")
+        profile = self.pipeline.profiles.get(key)
+        turn = await self.pipeline.erase(profile)
+        # The confirmation is not remembered: there is nothing left to delete later.
+        for reply in turn.replies:
+            await with_retries(bot.send_message, chat_id, reply.text)
+
+    # -- sending ----------------------------------------------------------------------------
+    @property
+    def _bot(self) -> Any:
+        assert self._application is not None
+        return self._application.bot
+
+    _application: Application | None = None
+
+    def attach(self, application: Application) -> None:
+        self._application = application
+
+    def _remember(self, chat_id: int, message_id: int) -> None:
+        with self.handoff.engine.begin() as conn:
+            conn.execute(sent_messages.insert().values(user_key=self._key(chat_id), message_id=message_id, at=time.time()))
+
+    async def _send(self, chat_id: int, reply: Message) -> TgMessage:
+        markup = (
+            InlineKeyboardMarkup([[InlineKeyboardButton(title, callback_data=payload)] for title, payload in reply.buttons])
+            if reply.buttons
+            else None
+        )
+        sent: TgMessage = await with_retries(self._bot.send_message, chat_id, reply.text, reply_markup=markup)
+        self._remember(chat_id, sent.message_id)
+        return sent
+
+    async def _send_turn(self, chat_id: int, turn: Turn) -> None:
+        for reply in turn.replies:
+            await self._send(chat_id, reply)
+
+    # -- counsellors' group --------------------------------------------------------------------
+    def _card_text(self, e: Escalation) -> str:
+        label = {"urgent": "URGENT", "concern": "concern"}.get(e.risk_level, e.risk_level)
+        lines = self.handoff.read_transcript(GROUP_READER, e.id)
+        shown = "\n".join(f"{'she' if t.sender == 'user' else t.sender}: {t.text[:300]}" for t in lines[-5:])
+        return (
+            f"#{e.id} {label} - {e.risk_category}\n"
+            f"language {e.language}, country {e.country or '?'}, via {e.channel}\n"
+            f"triggers: {', '.join(e.triggers) or '-'}\n\n{shown}"
+        )
+
+    async def _post_cards(self) -> None:
+        chat = self.config.counsellor_chat
+        if chat is None:
+            return
+        for escalation in self.handoff.unnotified():
+            markup = InlineKeyboardMarkup(
+                [[InlineKeyboardButton(f"Claim #{escalation.id}", callback_data=f"claim:{escalation.id}")]]
+            )
+            text = self._card_text(escalation)
+            sent = await with_retries(self._bot.send_message, chat, text, reply_markup=markup)
+            with self.handoff.engine.begin() as conn:
+                conn.execute(
+                    group_messages.insert().values(message_id=sent.message_id, escalation_id=escalation.id, is_card=True)
+                )
+                last = conn.execute(sa.select(sa.func.max(transcript.c.id))).scalar()
+                conn.execute(relay_progress.delete().where(relay_progress.c.escalation_id == escalation.id))
+                conn.execute(relay_progress.insert().values(escalation_id=escalation.id, last_line_id=last or 0))
+            self.handoff.mark_notified(escalation.id)
+
+    def _card_of(self, escalation_id: int) -> int | None:
+        with self.handoff.engine.connect() as conn:
+            return conn.execute(
+                sa.select(group_messages.c.message_id)
+                .where(group_messages.c.escalation_id == escalation_id, group_messages.c.is_card.is_(True))
+                .order_by(group_messages.c.message_id.desc())
+            ).scalar()
+
+    async def _relay_to_group(self) -> None:
+        """Her new messages (any channel) go to the group, as replies to the case's card."""
+        chat = self.config.counsellor_chat
+        if chat is None:
+            return
+        with self.handoff.engine.connect() as conn:
+            progress = {r.escalation_id: r.last_line_id for r in conn.execute(sa.select(relay_progress))}
+        for escalation_id, last_id in progress.items():
+            escalation = self.handoff.get(escalation_id)
+            if escalation is None or not escalation.active:
+                with self.handoff.engine.begin() as conn:
+                    conn.execute(relay_progress.delete().where(relay_progress.c.escalation_id == escalation_id))
+                continue
+            lines = [t for t in self.handoff.read_transcript(GROUP_READER, escalation_id, last_id)]
+            card = self._card_of(escalation_id)
+            for line in lines:
+                if line.sender == "user":
+                    text = f"#{escalation_id} she: {line.text}"
+                    sent = await with_retries(self._bot.send_message, chat, text, reply_to_message_id=card)
+                    with self.handoff.engine.begin() as conn:
+                        conn.execute(group_messages.insert().values(message_id=sent.message_id, escalation_id=escalation_id))
+            if lines:
+                with self.handoff.engine.begin() as conn:
+                    conn.execute(
+                        relay_progress.update()
+                        .where(relay_progress.c.escalation_id == escalation_id)
+                        .values(last_line_id=lines[-1].id)
+                    )
+
+    async def _claim_button(self, update: Update, escalation_id: int) -> None:
+        query = update.callback_query
+        assert query is not None and query.from_user is not None
+        if query.from_user.id not in self.config.counsellor_ids:
+            await query.answer("Only allow-listed counsellors can claim.", show_alert=True)
+            return
+        name = counsellor_name(query.from_user.id)
+        try:
+            self.desk.claim(name, escalation_id)
+        except (AlreadyClaimed, NotAllowed):
+            await query.answer("Already claimed by another counsellor.", show_alert=True)
+            return
+        await query.answer(f"You hold #{escalation_id}. Reply to its messages to write to her.")
+        who = query.from_user.full_name
+        chat = self.config.counsellor_chat
+        card = self._card_of(escalation_id)
+        await with_retries(self._bot.send_message, chat, f"#{escalation_id} claimed by {who}.", reply_to_message_id=card)
+        try:
+            await query.edit_message_reply_markup(reply_markup=None)
+        except BadRequest:
+            pass
+
+    def _escalation_of_reply(self, message: TgMessage) -> int | None:
+        replied = message.reply_to_message
+        if replied is None:
+            return None
+        with self.handoff.engine.connect() as conn:
+            return conn.execute(
+                sa.select(group_messages.c.escalation_id).where(group_messages.c.message_id == replied.message_id)
+            ).scalar()
+
+    async def on_group_message(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+        """Counsellors: reply to a case to write to her; /release N, /close N outcome, /queue."""
+        message, user = update.effective_message, update.effective_user
+        if message is None or user is None or message.text is None:
+            return
+        if user.id not in self.config.counsellor_ids:
+            return  # not a counsellor: ignore silently, never relay
+        name = counsellor_name(user.id)
+        words = message.text.split()
+        command = words[0].split("@", 1)[0].lower() if words else ""
+        target = self._escalation_of_reply(message)
+        if command.startswith("/") and len(words) > 1 and words[1].lstrip("#").isdigit():
+            target = int(words[1].lstrip("#"))
+            words = [words[0], *words[2:]]
+        try:
+            if command == "/queue":
+                queue = self.handoff.queue(name)
+                lines = [f"#{e.id} {e.risk_level} {e.risk_category} {e.language} {e.status}" for e in queue]
+                await message.reply_text("\n".join(lines) or "No open cases.")
+            elif command == "/release" and target:
+                await self.desk.release(name, target)
+                await message.reply_text(f"#{target} handed back to the bot.")
+            elif command == "/close" and target:
+                outcome = "_".join(words[1:]) or "closed"
+                await self.desk.close(name, target, outcome)
+                await message.reply_text(f"#{target} closed: {outcome}.")
+            elif not command.startswith("/") and target:
+                self.desk.send(name, target, message.text)
+        except (NotAllowed, AlreadyClaimed, ValueError) as error:
+            await message.reply_text(f"Not done: {error}")
+
+    # -- supervision ----------------------------------------------------------------------------
+    async def _supervise(self, application: Application) -> None:
+        self.attach(application)
+        while True:
+            try:
+                await self.tick()
+            except asyncio.CancelledError:
+                raise
+            except Exception as error:  # noqa: BLE001 - keep supervising; the error is logged
+                log.error("telegram supervisor: %s", type(error).__name__, exc_info=error)
+            await asyncio.sleep(self.config.poll_interval)
+
+    async def tick(self) -> None:
+        """Timeout notices, queued messages to users, cards and relays to the group."""
+        notify_overdue(self.handoff, self.pipeline.catalog, self.config.claim_timeout_seconds)
+        for delivery in self.handoff.pending_deliveries(CHANNEL):
+            try:
+                chat_id = int(delivery.address)
+                await self._send(chat_id, Message(delivery.text))
+                self.handoff.mark_sent(delivery.id)
+            except (Forbidden, BadRequest, NetworkError, ValueError) as error:
+                self.handoff.mark_failed(delivery.id, type(error).__name__)
+        await self._post_cards()
+        await self._relay_to_group()
+
+
+class ReplayGuard:
+    """Remembers recent update ids so a replayed webhook request is processed once."""
+
+    def __init__(self, size: int = 10_000) -> None:
+        self._seen: OrderedDict[int, None] = OrderedDict()
+        self.size = size
+
+    def first_time(self, update_id: int) -> bool:
+        if update_id in self._seen:
+            return False
+        self._seen[update_id] = None
+        if len(self._seen) > self.size:
+            self._seen.popitem(last=False)
+        return True
+
+
+def webhook_app(application: Application, secret: str, path: str = "/telegram/webhook") -> web.Application:
+    """Our own web app: Telegram's POSTs (secret token checked) feed the update queue."""
+    replay = ReplayGuard()
+
+    async def receive(request: web.Request) -> web.Response:
+        given = request.headers.get("X-Telegram-Bot-Api-Secret-Token", "")
+        if not secret or not hmac.compare_digest(given, secret):
+            return web.json_response({"error": "forbidden"}, status=403)
+        try:
+            update = Update.de_json(await request.json(), application.bot)
+        except Exception:  # noqa: BLE001 - any malformed body is the sender's error
+            return web.json_response({"error": "malformed update"}, status=400)
+        if update is None:
+            return web.json_response({"error": "malformed update"}, status=400)
+        if replay.first_time(update.update_id):
+            await application.update_queue.put(update)
+        return web.json_response({"ok": True})
+
+    async def healthcheck(_: web.Request) -> web.Response:
+        return web.json_response({"status": "ok", "running": application.running})
+
+    app = web.Application(client_max_size=1024 * 1024)
+    app.router.add_post(path, receive)
+    app.router.add_get("/healthcheck", healthcheck)
+    return app
+
+
+@dataclass(frozen=True)
+class WebhookConfig:
+    url: str  # the public https URL Telegram posts to (ends with the path below)
+    secret: str
+    host: str = "0.0.0.0"  # noqa: S104 - behind the deployment's reverse proxy
+    port: int = 8443
+    path: str = "/telegram/webhook"
+
+
+async def serve(bot: TelegramBot, stop: asyncio.Event, webhook: WebhookConfig | None = None) -> None:
+    """Run until ``stop`` is set: long polling by default, or our webhook app."""
+    application = bot.build_application(webhook=webhook is not None)
+    bot.attach(application)
+    async with application:
+        await application.start()
+        await bot.start_supervisor(application)
+        runner: web.AppRunner | None = None
+        try:
+            if webhook is None:
+                assert application.updater is not None
+                await application.bot.delete_webhook()
+                await application.updater.start_polling(allowed_updates=Update.ALL_TYPES, poll_interval=0.0, timeout=5)
+            else:
+                runner = web.AppRunner(webhook_app(application, webhook.secret, webhook.path))
+                await runner.setup()
+                await web.TCPSite(runner, webhook.host, webhook.port).start()
+                await application.bot.set_webhook(webhook.url, secret_token=webhook.secret, allowed_updates=Update.ALL_TYPES)
+            await stop.wait()
+        finally:
+            if application.updater is not None and application.updater.running:
+                await application.updater.stop()
+            if runner is not None:
+                await runner.cleanup()
+            await bot.stop_supervisor()
+            await application.stop()

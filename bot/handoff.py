@@ -1,0 +1,473 @@
+"""The handoff core: durable escalations, one counsellor per conversation, relay, outbox.
+
+Every channel (local chat, Telegram, SMS) and every counsellor interface (terminal
+console, Telegram group) goes through this one module, so the rules hold everywhere:
+- an escalation is committed to the database before the user is answered;
+- only allow-listed counsellors act, and one counsellor owns a conversation (the claim
+  is a single conditional UPDATE, so two counsellors cannot both win);
+- while a conversation is handed over her messages go to the transcript (for the
+  counsellor), not to Rasa; counsellor replies go to a durable outbox that the channel
+  delivers and marks sent;
+- counsellor reads and actions are audited; channel addresses (chat ids, phone numbers)
+  are stored encrypted with a key derived from the secret pepper.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import json
+import time
+from dataclasses import dataclass
+from typing import Any, Iterable
+
+import sqlalchemy as sa
+from cryptography.fernet import Fernet, InvalidToken
+
+from bot.db import metadata
+
+OPEN, CLAIMED, RELEASED, CLOSED = "open", "claimed", "released", "closed"
+ACTIVE = (OPEN, CLAIMED)
+
+escalations = sa.Table(
+    "escalations",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("user_key", sa.String(64), nullable=False, index=True),
+    sa.Column("channel", sa.String(16), nullable=False),
+    sa.Column("address", sa.Text, nullable=False),  # encrypted
+    sa.Column("language", sa.String(8), nullable=False),
+    sa.Column("country", sa.String(2)),
+    sa.Column("risk_level", sa.String(8), nullable=False),
+    sa.Column("risk_category", sa.String(32), nullable=False),
+    sa.Column("triggers", sa.Text, nullable=False, default="[]"),
+    sa.Column("status", sa.String(10), nullable=False, index=True),
+    sa.Column("counsellor", sa.String(64)),
+    sa.Column("created_at", sa.Float, nullable=False),
+    sa.Column("claimed_at", sa.Float),
+    sa.Column("ended_at", sa.Float),
+    sa.Column("outcome", sa.String(64)),
+    sa.Column("notified_at", sa.Float),
+    sa.Column("timeout_notice_at", sa.Float),
+    sa.Column("rasa_paused", sa.Boolean, nullable=False, default=False),
+)
+transcript = sa.Table(
+    "escalation_messages",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("escalation_id", sa.Integer, sa.ForeignKey("escalations.id", ondelete="CASCADE"), index=True),
+    sa.Column("at", sa.Float, nullable=False),
+    sa.Column("sender", sa.String(16), nullable=False),  # user | bot | counsellor
+    sa.Column("counsellor", sa.String(64)),
+    sa.Column("text", sa.Text, nullable=False),
+)
+outbox = sa.Table(
+    "outbox",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("escalation_id", sa.Integer, sa.ForeignKey("escalations.id", ondelete="CASCADE"), index=True),
+    sa.Column("user_key", sa.String(64), nullable=False, index=True),
+    sa.Column("channel", sa.String(16), nullable=False, index=True),
+    sa.Column("address", sa.Text, nullable=False),  # encrypted
+    sa.Column("text", sa.Text, nullable=False),
+    sa.Column("created_at", sa.Float, nullable=False),
+    sa.Column("sent_at", sa.Float),
+    sa.Column("attempts", sa.Integer, nullable=False, default=0),
+    sa.Column("last_error", sa.String(200)),
+)
+audit = sa.Table(
+    "counsellor_audit",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("at", sa.Float, nullable=False),
+    sa.Column("counsellor", sa.String(64), nullable=False),
+    sa.Column("action", sa.String(32), nullable=False),
+    sa.Column("escalation_id", sa.Integer),
+)
+
+
+class NotAllowed(Exception):
+    """The person is not an allow-listed counsellor, or does not own this conversation."""
+
+
+class AlreadyClaimed(Exception):
+    """Another counsellor owns this conversation (or it has ended)."""
+
+
+@dataclass(frozen=True)
+class Escalation:
+    id: int
+    user_key: str
+    channel: str
+    address: str
+    language: str
+    country: str | None
+    risk_level: str
+    risk_category: str
+    triggers: tuple[str, ...]
+    status: str
+    counsellor: str | None
+    created_at: float
+    claimed_at: float | None
+    outcome: str | None
+    timeout_notice_at: float | None
+    rasa_paused: bool
+
+    @property
+    def active(self) -> bool:
+        return self.status in ACTIVE
+
+
+@dataclass(frozen=True)
+class TranscriptLine:
+    id: int
+    at: float
+    sender: str
+    counsellor: str | None
+    text: str
+
+
+@dataclass(frozen=True)
+class Delivery:
+    """A message waiting in the outbox for its channel."""
+
+    id: int
+    escalation_id: int | None
+    user_key: str
+    channel: str
+    address: str
+    text: str
+    attempts: int
+
+
+def _fernet(pepper: str) -> Fernet:
+    return Fernet(base64.urlsafe_b64encode(hashlib.sha256(b"safe-passage-address:" + pepper.encode()).digest()))
+
+
+class Handoff:
+    """Escalations and the counsellor handoff, on the gateway database."""
+
+    def __init__(
+        self,
+        engine: sa.engine.Engine,
+        pepper: str,
+        counsellors: Iterable[str],
+        clock: Any = time.time,
+    ) -> None:
+        self.engine = engine
+        self._cipher = _fernet(pepper)
+        self.counsellors = frozenset(c.strip() for c in counsellors if c.strip())
+        self.clock = clock
+        metadata.create_all(engine)
+
+    # -- helpers -------------------------------------------------------------------------
+    def _seal(self, address: str) -> str:
+        return self._cipher.encrypt(address.encode()).decode()
+
+    def _open(self, sealed: str) -> str:
+        try:
+            return self._cipher.decrypt(sealed.encode()).decode()
+        except InvalidToken:
+            return ""
+
+    def _row(self, row: Any) -> Escalation:
+        return Escalation(
+            id=row.id,
+            user_key=row.user_key,
+            channel=row.channel,
+            address=self._open(row.address),
+            language=row.language,
+            country=row.country,
+            risk_level=row.risk_level,
+            risk_category=row.risk_category,
+            triggers=tuple(json.loads(row.triggers or "[]")),
+            status=row.status,
+            counsellor=row.counsellor,
+            created_at=row.created_at,
+            claimed_at=row.claimed_at,
+            outcome=row.outcome,
+            timeout_notice_at=row.timeout_notice_at,
+            rasa_paused=bool(row.rasa_paused),
+        )
+
+    def _check_counsellor(self, counsellor: str) -> None:
+        if counsellor not in self.counsellors:
+            raise NotAllowed(f"{counsellor!r} is not on the counsellor allow-list")
+
+    def _audit(self, conn: Any, counsellor: str, action: str, escalation_id: int | None) -> None:
+        conn.execute(
+            audit.insert().values(at=self.clock(), counsellor=counsellor, action=action, escalation_id=escalation_id)
+        )
+
+    # -- user side -----------------------------------------------------------------------
+    def active_for(self, user_key: str) -> Escalation | None:
+        """Her open or claimed escalation, if any."""
+        with self.engine.connect() as conn:
+            row = conn.execute(
+                sa.select(escalations)
+                .where(escalations.c.user_key == user_key, escalations.c.status.in_(ACTIVE))
+                .order_by(escalations.c.id.desc())
+            ).first()
+        return self._row(row) if row else None
+
+    def escalate(
+        self,
+        *,
+        user_key: str,
+        channel: str,
+        address: str,
+        language: str,
+        country: str | None,
+        risk_level: str,
+        risk_category: str,
+        triggers: Iterable[str],
+        message: str,
+    ) -> tuple[Escalation, bool]:
+        """Open (and commit) an escalation, or add to her active one. Returns (escalation, is_new)."""
+        now = self.clock()
+        with self.engine.begin() as conn:
+            existing = conn.execute(
+                sa.select(escalations.c.id, escalations.c.risk_level)
+                .where(escalations.c.user_key == user_key, escalations.c.status.in_(ACTIVE))
+                .order_by(escalations.c.id.desc())
+            ).first()
+            if existing is None:
+                escalation_id = conn.execute(
+                    escalations.insert().values(
+                        user_key=user_key,
+                        channel=channel,
+                        address=self._seal(address),
+                        language=language,
+                        country=country,
+                        risk_level=risk_level,
+                        risk_category=risk_category,
+                        triggers=json.dumps(list(triggers), ensure_ascii=False),
+                        status=OPEN,
+                        created_at=now,
+                        rasa_paused=False,
+                    )
+                ).inserted_primary_key[0]
+                is_new = True
+            else:
+                escalation_id, is_new = existing.id, False
+                if existing.risk_level != "urgent" and risk_level == "urgent":
+                    conn.execute(
+                        escalations.update()
+                        .where(escalations.c.id == escalation_id)
+                        .values(risk_level=risk_level, risk_category=risk_category, notified_at=None)
+                    )
+            conn.execute(transcript.insert().values(escalation_id=escalation_id, at=now, sender="user", text=message))
+        escalation = self.get(escalation_id)
+        assert escalation is not None
+        return escalation, is_new
+
+    def user_said(self, escalation_id: int, text: str) -> None:
+        """A message from her while handed over: into the transcript for the counsellor."""
+        with self.engine.begin() as conn:
+            conn.execute(transcript.insert().values(escalation_id=escalation_id, at=self.clock(), sender="user", text=text))
+
+    def bot_said(self, escalation_id: int, text: str) -> None:
+        with self.engine.begin() as conn:
+            conn.execute(transcript.insert().values(escalation_id=escalation_id, at=self.clock(), sender="bot", text=text))
+
+    def mark_paused(self, escalation_id: int, paused: bool) -> None:
+        with self.engine.begin() as conn:
+            conn.execute(escalations.update().where(escalations.c.id == escalation_id).values(rasa_paused=paused))
+
+    def end_by_user(self, escalation_id: int) -> None:
+        """She ended the handoff herself (/stop)."""
+        with self.engine.begin() as conn:
+            conn.execute(
+                escalations.update()
+                .where(escalations.c.id == escalation_id, escalations.c.status.in_(ACTIVE))
+                .values(status=CLOSED, outcome="ended_by_user", ended_at=self.clock())
+            )
+
+    # -- counsellor side -----------------------------------------------------------------
+    def get(self, escalation_id: int) -> Escalation | None:
+        with self.engine.connect() as conn:
+            row = conn.execute(sa.select(escalations).where(escalations.c.id == escalation_id)).first()
+        return self._row(row) if row else None
+
+    def queue(self, counsellor: str) -> list[Escalation]:
+        """Open and claimed escalations, urgent first, oldest first."""
+        self._check_counsellor(counsellor)
+        with self.engine.begin() as conn:
+            rows = conn.execute(
+                sa.select(escalations).where(escalations.c.status.in_(ACTIVE)).order_by(escalations.c.created_at)
+            ).all()
+            self._audit(conn, counsellor, "view_queue", None)
+        items = [self._row(r) for r in rows]
+        return sorted(items, key=lambda e: (e.risk_level != "urgent", e.created_at))
+
+    def read_transcript(self, counsellor: str, escalation_id: int, after_id: int = 0) -> list[TranscriptLine]:
+        """The conversation since escalation (audited: who read what, when)."""
+        self._check_counsellor(counsellor)
+        with self.engine.begin() as conn:
+            rows = conn.execute(
+                sa.select(transcript)
+                .where(transcript.c.escalation_id == escalation_id, transcript.c.id > after_id)
+                .order_by(transcript.c.id)
+            ).all()
+            self._audit(conn, counsellor, "read_transcript", escalation_id)
+        return [TranscriptLine(r.id, r.at, r.sender, r.counsellor, r.text) for r in rows]
+
+    def claim(self, counsellor: str, escalation_id: int) -> Escalation:
+        """Take ownership; exactly one counsellor can win."""
+        self._check_counsellor(counsellor)
+        with self.engine.begin() as conn:
+            won = conn.execute(
+                escalations.update()
+                .where(escalations.c.id == escalation_id, escalations.c.status == OPEN)
+                .values(status=CLAIMED, counsellor=counsellor, claimed_at=self.clock())
+            ).rowcount
+            self._audit(conn, counsellor, "claim" if won else "claim_refused", escalation_id)
+        if not won:
+            raise AlreadyClaimed(f"escalation {escalation_id} is not open")
+        escalation = self.get(escalation_id)
+        assert escalation is not None
+        return escalation
+
+    def _owned(self, counsellor: str, escalation_id: int) -> Escalation:
+        self._check_counsellor(counsellor)
+        escalation = self.get(escalation_id)
+        if escalation is None or escalation.status != CLAIMED or escalation.counsellor != counsellor:
+            raise NotAllowed(f"escalation {escalation_id} is not claimed by {counsellor!r}")
+        return escalation
+
+    def send(self, counsellor: str, escalation_id: int, text: str) -> int:
+        """Counsellor -> user: transcript plus a durable outbox entry for her channel."""
+        escalation = self._owned(counsellor, escalation_id)
+        text = text.strip()
+        if not text:
+            raise ValueError("empty message")
+        with self.engine.begin() as conn:
+            conn.execute(
+                transcript.insert().values(
+                    escalation_id=escalation_id, at=self.clock(), sender="counsellor", counsellor=counsellor, text=text
+                )
+            )
+            self._audit(conn, counsellor, "send", escalation_id)
+            return self._enqueue(conn, escalation, text)
+
+    def _enqueue(self, conn: Any, escalation: Escalation, text: str) -> int:
+        return int(
+            conn.execute(
+                outbox.insert().values(
+                    escalation_id=escalation.id,
+                    user_key=escalation.user_key,
+                    channel=escalation.channel,
+                    address=self._seal(escalation.address),
+                    text=text,
+                    created_at=self.clock(),
+                    attempts=0,
+                )
+            ).inserted_primary_key[0]
+        )
+
+    def notify_user(self, escalation: Escalation, text: str) -> int:
+        """A bot message to her outside a turn (timeout notice, hand-back)."""
+        with self.engine.begin() as conn:
+            conn.execute(transcript.insert().values(escalation_id=escalation.id, at=self.clock(), sender="bot", text=text))
+            return self._enqueue(conn, escalation, text)
+
+    def release(self, counsellor: str, escalation_id: int) -> Escalation:
+        """Hand the conversation back to the bot."""
+        return self._end(counsellor, escalation_id, RELEASED, "released_to_bot")
+
+    def close(self, counsellor: str, escalation_id: int, outcome: str) -> Escalation:
+        """End the case with an outcome (e.g. referred_police, safe, no_contact)."""
+        outcome = outcome.strip()[:64] or "closed"
+        return self._end(counsellor, escalation_id, CLOSED, outcome)
+
+    def _end(self, counsellor: str, escalation_id: int, status: str, outcome: str) -> Escalation:
+        self._owned(counsellor, escalation_id)
+        with self.engine.begin() as conn:
+            conn.execute(
+                escalations.update()
+                .where(escalations.c.id == escalation_id)
+                .values(status=status, outcome=outcome, ended_at=self.clock())
+            )
+            self._audit(conn, counsellor, status, escalation_id)
+        escalation = self.get(escalation_id)
+        assert escalation is not None
+        return escalation
+
+    # -- supervision (timeouts, notifications, delivery) ---------------------------------
+    def overdue(self, timeout_seconds: float) -> list[Escalation]:
+        """Open escalations nobody claimed in time and not yet told so."""
+        limit = self.clock() - timeout_seconds
+        with self.engine.connect() as conn:
+            rows = conn.execute(
+                sa.select(escalations).where(
+                    escalations.c.status == OPEN,
+                    escalations.c.created_at <= limit,
+                    escalations.c.timeout_notice_at.is_(None),
+                )
+            ).all()
+        return [self._row(r) for r in rows]
+
+    def mark_timeout_notice(self, escalation_id: int) -> bool:
+        """Record the timeout notice once (True only for the process that recorded it)."""
+        with self.engine.begin() as conn:
+            return bool(
+                conn.execute(
+                    escalations.update()
+                    .where(escalations.c.id == escalation_id, escalations.c.timeout_notice_at.is_(None))
+                    .values(timeout_notice_at=self.clock())
+                ).rowcount
+            )
+
+    def unnotified(self) -> list[Escalation]:
+        """Active escalations counsellors have not been alerted to (yet, or since a restart)."""
+        with self.engine.connect() as conn:
+            rows = conn.execute(
+                sa.select(escalations)
+                .where(escalations.c.status == OPEN, escalations.c.notified_at.is_(None))
+                .order_by(escalations.c.id)
+            ).all()
+        return [self._row(r) for r in rows]
+
+    def mark_notified(self, escalation_id: int) -> None:
+        with self.engine.begin() as conn:
+            conn.execute(escalations.update().where(escalations.c.id == escalation_id).values(notified_at=self.clock()))
+
+    def renotify_open(self) -> int:
+        """After a restart: alert counsellors again about every open escalation."""
+        with self.engine.begin() as conn:
+            return int(
+                conn.execute(escalations.update().where(escalations.c.status == OPEN).values(notified_at=None)).rowcount
+            )
+
+    def pending_deliveries(self, channel: str, limit: int = 50) -> list[Delivery]:
+        with self.engine.connect() as conn:
+            rows = conn.execute(
+                sa.select(outbox)
+                .where(outbox.c.channel == channel, outbox.c.sent_at.is_(None))
+                .order_by(outbox.c.id)
+                .limit(limit)
+            ).all()
+        return [
+            Delivery(r.id, r.escalation_id, r.user_key, r.channel, self._open(r.address), r.text, r.attempts) for r in rows
+        ]
+
+    def mark_sent(self, delivery_id: int) -> None:
+        with self.engine.begin() as conn:
+            conn.execute(outbox.update().where(outbox.c.id == delivery_id).values(sent_at=self.clock()))
+
+    def mark_failed(self, delivery_id: int, error: str) -> None:
+        with self.engine.begin() as conn:
+            conn.execute(
+                outbox.update()
+                .where(outbox.c.id == delivery_id)
+                .values(attempts=outbox.c.attempts + 1, last_error=error[:200])
+            )
+
+    def erase_user(self, user_key: str) -> None:
+        """Her escalations, transcripts and queued messages, everywhere (cases stay counted, not kept)."""
+        with self.engine.begin() as conn:
+            ids = [r.id for r in conn.execute(sa.select(escalations.c.id).where(escalations.c.user_key == user_key))]
+            if ids:
+                conn.execute(transcript.delete().where(transcript.c.escalation_id.in_(ids)))
+            conn.execute(outbox.delete().where(outbox.c.user_key == user_key))
+            conn.execute(escalations.delete().where(escalations.c.user_key == user_key))

@@ -1,0 +1,156 @@
+"""A local fake of the Telegram Bot API (only what our bot calls), for tests.
+
+The real python-telegram-bot client talks to it over HTTP exactly as it would to
+api.telegram.org: getUpdates long polling, sendMessage, deleteMessages, ... Every call is
+recorded so tests can assert on what the bot did.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+import json
+import time
+from dataclasses import dataclass, field
+from typing import Any, Callable
+
+from aiohttp import web
+
+BOT_USER = {"id": 999, "is_bot": True, "first_name": "SafePassage", "username": "safe_passage_test_bot"}
+
+
+@dataclass
+class Call:
+    method: str
+    params: dict[str, Any]
+
+
+@dataclass
+class FakeTelegram:
+    token: str = "123:TEST"  # noqa: S105 - a fake token for the fake API
+    calls: list[Call] = field(default_factory=list)
+    updates: list[dict[str, Any]] = field(default_factory=list)
+    _ids: Any = field(default_factory=lambda: itertools.count(1))
+    _message_ids: Any = field(default_factory=lambda: itertools.count(5000))
+    _new: asyncio.Event = field(default_factory=asyncio.Event)
+    message_ids: dict[str, int] = field(default_factory=dict)  # text of a sent message -> its id
+    _runner: web.AppRunner | None = None
+    url: str = ""
+
+    async def start(self) -> None:
+        app = web.Application()
+        app.router.add_post("/bot{token}/{method}", self._handle)
+        self._runner = web.AppRunner(app)
+        await self._runner.setup()
+        site = web.TCPSite(self._runner, "127.0.0.1", 0)
+        await site.start()
+        port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
+        self.url = f"http://127.0.0.1:{port}"
+
+    async def stop(self) -> None:
+        if self._runner is not None:
+            await self._runner.cleanup()
+
+    # -- what users do ---------------------------------------------------------------------
+    def _chat(self, chat_id: int) -> dict[str, Any]:
+        if chat_id < 0:
+            return {"id": chat_id, "type": "supergroup", "title": "Counsellors"}
+        return {"id": chat_id, "type": "private", "first_name": "Girl"}
+
+    def message_update(self, chat_id: int, text: str | None = None, from_id: int | None = None, **extra: Any) -> dict:
+        message = {
+            "message_id": next(self._message_ids),
+            "date": int(time.time()),
+            "chat": self._chat(chat_id),
+            "from": {"id": from_id or chat_id, "is_bot": False, "first_name": "Dana" if chat_id < 0 else "Girl"},
+            **extra,
+        }
+        if text is not None:
+            message["text"] = text
+            if text.startswith("/"):
+                message["entities"] = [{"type": "bot_command", "offset": 0, "length": len(text.split()[0])}]
+        return {"update_id": next(self._ids), "message": message}
+
+    def push(self, update: dict[str, Any]) -> dict[str, Any]:
+        self.updates.append(update)
+        self._new.set()
+        return update
+
+    def say(self, chat_id: int, text: str | None = None, **extra: Any) -> dict[str, Any]:
+        return self.push(self.message_update(chat_id, text, **extra))
+
+    def press(self, chat_id: int, data: str, from_id: int | None = None, message_id: int = 1) -> dict[str, Any]:
+        query = {
+            "id": str(next(self._ids)),
+            "from": {"id": from_id or chat_id, "is_bot": False, "first_name": "Dana"},
+            "chat_instance": "x",
+            "data": data,
+            "message": {"message_id": message_id, "date": int(time.time()), "chat": self._chat(chat_id), "text": "..."},
+        }
+        return self.push({"update_id": next(self._ids), "callback_query": query})
+
+    # -- what the bot did ------------------------------------------------------------------------
+    def sent(self, chat_id: int | None = None) -> list[dict[str, Any]]:
+        return [
+            c.params
+            for c in self.calls
+            if c.method == "sendMessage" and (chat_id is None or int(c.params["chat_id"]) == chat_id)
+        ]
+
+    def texts(self, chat_id: int) -> list[str]:
+        return [p["text"] for p in self.sent(chat_id)]
+
+    async def wait_for(self, condition: Callable[[], Any], timeout: float = 30.0) -> Any:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            result = condition()
+            if result:
+                return result
+            await asyncio.sleep(0.05)
+        raise AssertionError(f"timed out waiting; last calls: {[c.method for c in self.calls[-10:]]}")
+
+    # -- the HTTP API ------------------------------------------------------------------------------
+    async def _handle(self, request: web.Request) -> web.Response:
+        if request.match_info["token"] != self.token:
+            return web.json_response({"ok": False, "error_code": 401, "description": "Unauthorized"}, status=401)
+        method = request.match_info["method"]
+        params: dict[str, Any] = {}
+        if request.content_type == "application/json":
+            params = await request.json()
+        else:
+            for key, value in (await request.post()).items():
+                try:
+                    params[key] = json.loads(str(value))
+                except ValueError:
+                    params[key] = str(value)
+        if method != "getUpdates":
+            self.calls.append(Call(method, params))
+        result = await self._result(method, params)
+        return web.json_response({"ok": True, "result": result})
+
+    async def _result(self, method: str, params: dict[str, Any]) -> Any:
+        if method == "getMe":
+            return BOT_USER
+        if method == "getUpdates":
+            offset = int(params.get("offset") or 0)
+            pending = [u for u in self.updates if u["update_id"] >= offset]
+            if not pending:
+                self._new.clear()
+                try:
+                    await asyncio.wait_for(self._new.wait(), timeout=min(float(params.get("timeout") or 0), 1.0))
+                except asyncio.TimeoutError:
+                    pass
+                pending = [u for u in self.updates if u["update_id"] >= offset]
+            return pending
+        if method in ("sendMessage",):
+            chat_id = int(params["chat_id"])
+            message_id = next(self._message_ids)
+            self.message_ids[str(params.get("text", ""))] = message_id
+            return {
+                "message_id": message_id,
+                "date": int(time.time()),
+                "chat": self._chat(chat_id),
+                "from": BOT_USER,
+                "text": params.get("text", ""),
+            }
+        return True

@@ -1,0 +1,114 @@
+"""The deterministic risk screener: folding, rule kinds, and the per-language evaluation
+set (tests/data/risk_eval/<lang>.yml, written apart from the lexicons): recall on urgent
+danger must be 100% and false escalations at most 3% of benign messages."""
+
+from __future__ import annotations
+
+import pytest
+import yaml
+
+from bot.config import ROOT
+from bot.risk.fold import fold, skeleton
+from bot.risk.screener import Screener, load_screener
+from bot.text import normalize
+
+EVAL_DIR = ROOT / "tests" / "data" / "risk_eval"
+EVAL_LANGUAGES = sorted(p.stem for p in EVAL_DIR.glob("*.yml"))
+MAX_FALSE_ESCALATION = 0.03
+
+
+@pytest.fixture(scope="module")
+def screener() -> Screener:
+    return load_screener(ROOT / "data")
+
+
+def eval_set(language: str) -> dict:
+    return yaml.safe_load((EVAL_DIR / f"{language}.yml").read_text(encoding="utf-8"))
+
+
+@pytest.mark.parametrize(
+    ("typed", "canonical"),
+    [
+        ("HEEEELP", "help"),
+        ("h3lp", "help"),
+        ("pаssport", "pasport"),  # Cyrillic а inside a Latin word
+        ("Người ta giữ hộ chiếu", "nguoi ta giu ho chieu"),
+        ("Ajutațimă", "ajutatima"),
+        ("ｈｅｌｐ", "help"),  # full-width
+        ("ช่วยด้วยยยย", "ช่วยด้วย"),
+    ],
+)
+def test_fold_makes_variants_equal(typed: str, canonical: str) -> None:
+    assert fold(typed) == fold(canonical)
+
+
+def test_cyrillic_and_its_transliteration_share_a_skeleton() -> None:
+    assert skeleton("помогите") == skeleton("pomogite")
+    assert skeleton("допоможіть") == skeleton("dopomozhit")
+    assert skeleton("заперли") == skeleton("zaperli")
+
+
+@pytest.mark.parametrize(
+    ("text", "level", "category"),
+    [
+        ("help", "urgent", "cry_for_help"),
+        ("HEEELP!!!", "urgent", "cry_for_help"),
+        ("please help me", "urgent", "cry_for_help"),
+        ("🆘", "urgent", "cry_for_help"),
+        ("can you help me understand my contract?", "none", None),
+        ("the boss keeps our passports in his safe", "urgent", "documents_taken"),
+        ("I lost my passport at the airport", "none", None),
+        ("this homework is killing me lol", "none", None),
+        ("my friend went to Dubai and stopped answering", "concern", "missing_contact"),
+    ],
+)
+def test_english_rules(screener: Screener, text: str, level: str, category: str | None) -> None:
+    result = screener.screen(text)
+    assert (result.level, result.category) == (level, category), result
+
+
+def test_zawgyi_and_invisible_characters_do_not_hide_danger(screener: Screener) -> None:
+    hidden = "they took my pass\u200bport"
+    assert screener.screen(normalize(hidden).text).urgent
+
+
+def test_unknown_category_is_rejected() -> None:
+    with pytest.raises(ValueError, match="unknown category"):
+        Screener({"locked_in": "urgent"}, {"en": {"categories": {"made_up": ["x"]}}})
+
+
+def test_eval_sets_exist_for_every_language_with_a_lexicon() -> None:
+    lexicons = {p.stem for p in (ROOT / "data" / "risk").glob("*.yml")} - {"categories"}
+    assert lexicons <= set(EVAL_LANGUAGES)
+
+
+@pytest.mark.parametrize("language", EVAL_LANGUAGES)
+def test_eval_set_shape(language: str) -> None:
+    data = eval_set(language)
+    categories = yaml.safe_load((ROOT / "data" / "risk" / "categories.yml").read_text())["categories"]
+    assert data["language"] == language
+    assert len(data["urgent"]) >= 30 and len(data["benign"]) >= 30
+    assert sum(1 for b in data["benign"] if b.get("trap")) >= 20
+    assert {u["category"] for u in data["urgent"]} <= set(categories)
+
+
+@pytest.mark.parametrize("language", EVAL_LANGUAGES)
+def test_every_urgent_message_escalates(screener: Screener, language: str) -> None:
+    missed = [u["text"] for u in eval_set(language)["urgent"] if not screener.screen(normalize(u["text"]).text).urgent]
+    assert missed == []
+
+
+@pytest.mark.parametrize("language", EVAL_LANGUAGES)
+def test_false_escalations_at_most_3_percent(screener: Screener, language: str) -> None:
+    benign = [b["text"] for b in eval_set(language)["benign"]]
+    wrong = [t for t in benign if screener.screen(normalize(t).text).urgent]
+    assert len(wrong) / len(benign) <= MAX_FALSE_ESCALATION, wrong
+
+
+def test_lexicons_are_reviewed_like_content() -> None:
+    for path in (ROOT / "data" / "risk").glob("*.yml"):
+        if path.stem == "categories":
+            continue
+        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+        assert data["language"] == path.stem
+        assert data["review"] in {"machine_drafted", "native_reviewed", "clinically_reviewed"}

@@ -1,0 +1,212 @@
+"""Telegram through the real python-telegram-bot client over HTTP, against a local fake
+Bot API server (tests/fake_telegram.py), with the real pipeline, Rasa server and model."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
+from typing import Any
+
+import httpx
+
+from bot.channels.telegram import TelegramBot, TelegramConfig, WebhookConfig, serve
+from bot.cli import open_pipeline
+from bot.config import Settings
+from bot.content import Catalog
+from bot.desk import CounsellorDesk
+from tests.fake_telegram import FakeTelegram
+
+GIRL, OTHER_GIRL, GROUP, COUNSELLOR, STRANGER = 1001, 1002, -100500, 42, 77
+SECRET = "webhook-secret-for-tests"  # noqa: S105 - test value
+
+
+@asynccontextmanager
+async def running_bot(
+    settings: Settings, webhook_port: int | None = None, rate_limit: int = 8
+) -> AsyncIterator[tuple[FakeTelegram, TelegramBot]]:
+    fake = FakeTelegram()
+    await fake.start()
+    config = TelegramConfig(
+        token=fake.token,
+        api_url=fake.url,
+        counsellor_chat=GROUP,
+        counsellor_ids=frozenset({COUNSELLOR}),
+        rate_limit=rate_limit,
+        poll_interval=0.1,
+    )
+    hook = WebhookConfig("https://example.org/telegram/webhook", SECRET, "127.0.0.1", webhook_port) if webhook_port else None
+    stop = asyncio.Event()
+    async with open_pipeline(settings) as pipeline:
+        bot = TelegramBot(config, pipeline, CounsellorDesk(pipeline.handoff, pipeline.catalog, pipeline.rasa))
+        task = asyncio.create_task(serve(bot, stop, hook))
+        try:
+            await fake.wait_for(lambda: any(c.method in ("deleteWebhook", "setWebhook") for c in fake.calls))
+            yield fake, bot
+        finally:
+            stop.set()
+            await asyncio.wait_for(task, 30)
+            await fake.stop()
+
+
+def run(settings: Settings, scenario: Callable[[FakeTelegram, TelegramBot], Awaitable[None]], **kwargs: Any) -> None:
+    async def main() -> None:
+        async with running_bot(settings, **kwargs) as (fake, bot):
+            await scenario(fake, bot)
+
+    asyncio.run(main())
+
+
+def test_start_language_country_and_a_topic(live_settings: Settings, catalog: Catalog) -> None:
+    async def scenario(fake: FakeTelegram, _: TelegramBot) -> None:
+        fake.say(GIRL, "/start")
+        greet = await fake.wait_for(lambda: fake.sent(GIRL))
+        assert greet[0]["text"] == catalog.text("greet", "en") and "inline_keyboard" in greet[0]["reply_markup"]
+        fake.say(GIRL, "/language")
+        picker = await fake.wait_for(
+            lambda: [p for p in fake.sent(GIRL) if p["text"] == catalog.text("language_prompt", "en")]
+        )
+        payloads = [row[0]["callback_data"] for row in picker[0]["reply_markup"]["inline_keyboard"]]
+        assert "/language th" in payloads
+        fake.press(GIRL, "/language th")
+        await fake.wait_for(lambda: catalog.text("language_set", "th") in fake.texts(GIRL))
+        fake.say(GIRL, "/country Thailand")
+        fake.say(GIRL, "ขอเบอร์สายด่วนหน่อยค่ะ")
+        await fake.wait_for(lambda: any("1300" in t for t in fake.texts(GIRL)))
+        assert any(c.method == "answerCallbackQuery" for c in fake.calls)
+
+    run(live_settings, scenario)
+
+
+def test_danger_reaches_the_group_claim_relay_and_close(live_settings: Settings, catalog: Catalog) -> None:
+    async def scenario(fake: FakeTelegram, _: TelegramBot) -> None:
+        fake.say(GIRL, "they took my passport and lock me in the room")
+        await fake.wait_for(lambda: catalog.text("escalation_alerted", "en") in fake.texts(GIRL))
+        card = (await fake.wait_for(lambda: [p for p in fake.sent(GROUP) if "claim:" in json.dumps(p.get("reply_markup"))]))[
+            0
+        ]
+        assert "URGENT" in card["text"] and "they took my passport" in card["text"]
+        number = int(card["text"].split()[0].lstrip("#"))
+
+        fake.press(GROUP, f"claim:{number}", from_id=STRANGER)
+        await fake.wait_for(
+            lambda: any(c.method == "answerCallbackQuery" and c.params.get("show_alert") for c in fake.calls)
+        )
+        fake.press(GROUP, f"claim:{number}", from_id=COUNSELLOR)
+        await fake.wait_for(lambda: any(f"#{number} claimed" in t for t in fake.texts(GROUP)))
+        await fake.wait_for(lambda: catalog.text("handoff_started", "en") in fake.texts(GIRL))
+
+        fake.say(GIRL, "hello? is someone there")
+        await fake.wait_for(lambda: f"#{number} she: hello? is someone there" in fake.texts(GROUP))
+        relayed = next(m for m in fake.sent(GROUP) if m["text"] == f"#{number} she: hello? is someone there")
+        assert relayed["reply_parameters"]["message_id"] == fake.message_ids[card["text"]]  # threaded under the card
+
+        # The counsellor answers with reply-to on the relayed line (its message id comes from the fake).
+        reply_target = _message_id_of(fake, f"#{number} she: hello? is someone there")
+        fake.say(GROUP, "Hi, I'm Dana. Are you safe to talk?", from_id=COUNSELLOR, reply_to_message=_stub(reply_target))
+        await fake.wait_for(lambda: "Hi, I'm Dana. Are you safe to talk?" in fake.texts(GIRL))
+        fake.say(GROUP, "I'm not a counsellor but I'll write anyway", from_id=STRANGER, reply_to_message=_stub(reply_target))
+        fake.say(GROUP, f"/close {number} safe", from_id=COUNSELLOR)
+        await fake.wait_for(lambda: catalog.text("handoff_closed", "en") in fake.texts(GIRL))
+        assert "I'm not a counsellor but I'll write anyway" not in fake.texts(GIRL)
+
+    run(live_settings, scenario)
+
+
+def _message_id_of(fake: FakeTelegram, text: str) -> int:
+    """The fake returns a message_id for every sendMessage; find the one for ``text``."""
+    return fake.message_ids[text]
+
+
+def _stub(message_id: int) -> dict[str, Any]:
+    return {"message_id": message_id, "date": 0, "chat": {"id": GROUP, "type": "supergroup", "title": "Counsellors"}}
+
+
+def test_non_text_updates_edits_and_groups(live_settings: Settings, catalog: Catalog) -> None:
+    async def scenario(fake: FakeTelegram, _: TelegramBot) -> None:
+        fake.say(OTHER_GIRL, None, sticker={"file_id": "s", "file_unique_id": "s", "width": 1, "height": 1,
+                                             "is_animated": False, "is_video": False, "type": "regular"})  # fmt: skip
+        fake.say(OTHER_GIRL, None, photo=[{"file_id": "p", "file_unique_id": "p", "width": 1, "height": 1}])
+        fake.say(OTHER_GIRL, None, voice={"file_id": "v", "file_unique_id": "v", "duration": 3})
+        fake.say(OTHER_GIRL, None, document={"file_id": "d", "file_unique_id": "d"})
+        await fake.wait_for(lambda: len(fake.sent(OTHER_GIRL)) >= 4)
+        texts = fake.texts(OTHER_GIRL)
+        assert texts.count(catalog.text("input_non_text", "en")) == 3
+        assert any(t.startswith(catalog.text("input_voice", "en")) for t in texts)
+        edited = fake.message_update(OTHER_GIRL, "who are you?")
+        fake.push({"update_id": edited["update_id"], "edited_message": edited["message"]})
+        await fake.wait_for(lambda: catalog.text("bot_identity", "en") in fake.texts(OTHER_GIRL))
+        fake.push(
+            {
+                "update_id": 77777,
+                "my_chat_member": {
+                    "chat": {"id": -555, "type": "group", "title": "random"},
+                    "from": {"id": 5, "is_bot": False, "first_name": "X"},
+                    "date": 0,
+                    "old_chat_member": {"user": {**_bot_user()}, "status": "left"},
+                    "new_chat_member": {"user": {**_bot_user()}, "status": "member"},
+                },
+            }
+        )
+        await fake.wait_for(lambda: any(c.method == "leaveChat" and int(c.params["chat_id"]) == -555 for c in fake.calls))
+
+    run(live_settings, scenario)
+
+
+def _bot_user() -> dict[str, Any]:
+    from tests.fake_telegram import BOT_USER
+
+    return BOT_USER
+
+
+def test_erase_deletes_messages_and_forgets(live_settings: Settings, catalog: Catalog) -> None:
+    async def scenario(fake: FakeTelegram, bot: TelegramBot) -> None:
+        chat = 3003
+        first = fake.say(chat, "hello")
+        await fake.wait_for(lambda: fake.sent(chat))
+        fake.say(chat, "/erase")
+        await fake.wait_for(lambda: catalog.text("erased", "en") in fake.texts(chat))
+        (deleted,) = [c.params for c in fake.calls if c.method == "deleteMessages"]
+        ids = set(deleted["message_ids"])
+        assert first["message"]["message_id"] in ids and fake.message_ids[catalog.text("greet", "en")] in ids
+        assert bot.pipeline.profiles.get(bot._key(chat)).language is None
+
+    run(live_settings, scenario)
+
+
+def test_rate_limit_never_blocks_danger(live_settings: Settings, catalog: Catalog) -> None:
+    async def scenario(fake: FakeTelegram, _: TelegramBot) -> None:
+        chat = 4004
+        for i in range(6):
+            fake.say(chat, f"hi {i}")
+        fake.say(chat, "help me they lock me in")
+        await fake.wait_for(lambda: catalog.text("escalation_alerted", "en") in fake.texts(chat))
+        await fake.wait_for(lambda: catalog.text("rate_limited", "en") in fake.texts(chat))
+        assert fake.texts(chat).count(catalog.text("rate_limited", "en")) == 1
+
+    run(live_settings, scenario, rate_limit=3)
+
+
+def test_webhook_checks_the_secret_and_ignores_replays(live_settings: Settings, catalog: Catalog) -> None:
+    port = 18443
+
+    async def scenario(fake: FakeTelegram, _: TelegramBot) -> None:
+        url = f"http://127.0.0.1:{port}/telegram/webhook"
+        update = fake.message_update(5005, "who are you?")
+        async with httpx.AsyncClient() as client:
+            assert (await client.get(f"http://127.0.0.1:{port}/healthcheck")).status_code == 200
+            assert (await client.post(url, json=update)).status_code == 403
+            wrong = {"X-Telegram-Bot-Api-Secret-Token": "guess"}
+            assert (await client.post(url, json=update, headers=wrong)).status_code == 403
+            right = {"X-Telegram-Bot-Api-Secret-Token": SECRET}
+            assert (await client.post(url, content=b"\\x00not json", headers=right)).status_code == 400
+            assert (await client.post(url, json=update, headers=right)).status_code == 200
+            assert (await client.post(url, json=update, headers=right)).status_code == 200  # a replay
+        await fake.wait_for(lambda: catalog.text("bot_identity", "en") in fake.texts(5005))
+        await asyncio.sleep(1.0)
+        assert fake.texts(5005).count(catalog.text("bot_identity", "en")) == 1
+        (set_hook,) = [c.params for c in fake.calls if c.method == "setWebhook"]
+        assert set_hook["secret_token"] == SECRET
+
+    run(live_settings, scenario, webhook_port=port)
