@@ -106,17 +106,18 @@ def test_bad_input_gets_a_kind_reply(conversation: Conversation, bad: str) -> No
 
 
 @needs("my")
-def test_zawgyi_burmese_is_understood_like_unicode(conversation: Conversation) -> None:
+def test_zawgyi_burmese_is_understood_like_unicode(live_settings: Settings) -> None:
     from myanmar import converter
 
     unicode_text = "အလုပ်ရှင်က ကျွန်မရဲ့ ပတ်စ်ပို့ကို ယူထားပြီး အိမ်ပြန်ခွင့်မပေးဘူး"  # passport taken, not allowed home
     zawgyi_text = converter.convert(unicode_text, "unicode", "zawgyi")
     assert zawgyi_text != unicode_text
-    as_unicode, as_zawgyi = conversation.say(unicode_text, zawgyi_text)
-    assert as_zawgyi["language"] == "my"
+    (as_unicode,) = Conversation(live_settings, "burmese-unicode").say(unicode_text)
+    (as_zawgyi,) = Conversation(live_settings, "burmese-zawgyi").say(zawgyi_text)
+    assert as_zawgyi["language"] == as_unicode["language"] == "my"
     assert as_unicode["escalate"] is True and as_unicode["risk_level"] == "urgent"
-    assert as_zawgyi["risk_category"] == as_unicode["risk_category"]
-    assert as_zawgyi["handoff"] == "waiting"  # the second message joined the open case
+    assert (as_zawgyi["risk_level"], as_zawgyi["risk_category"]) == (as_unicode["risk_level"], as_unicode["risk_category"])
+    assert as_zawgyi["replies"] == as_unicode["replies"]
 
 
 @needs("th")

@@ -10,6 +10,7 @@ matches Cyrillic entries through a transliteration skeleton.
 
 from __future__ import annotations
 
+import functools
 import unicodedata
 
 import regex
@@ -21,6 +22,13 @@ _NO_SPACE_SCRIPT = regex.compile(r"[\p{Thai}\p{Myanmar}\p{Khmer}\p{Han}\p{Lao}]"
 _LATIN = regex.compile(r"[a-z]")
 _CYRILLIC = regex.compile(r"\p{Cyrillic}")
 _NOT_WORD = regex.compile(r"[^\p{L}\p{M}\p{N}]+")
+# "เขายึดpassportไป": a Latin/Cyrillic word glued to Thai/Burmese/Khmer/Chinese text is its own word.
+_SCRIPT_SEAM = regex.compile(
+    r"(?<=[\p{Latin}\p{Cyrillic}])(?=[\p{Thai}\p{Myanmar}\p{Khmer}\p{Han}\p{Lao}])"
+    r"|(?<=[\p{Thai}\p{Myanmar}\p{Khmer}\p{Han}\p{Lao}])(?=[\p{Latin}\p{Cyrillic}])"
+)
+# Thai typed without tone marks is common on phones; both sides drop them (tone-insensitive match).
+_THAI_TONES = regex.compile(r"[\u0E48-\u0E4B]")
 
 _LEET = str.maketrans({"0": "o", "1": "i", "3": "e", "4": "a", "5": "s", "7": "t", "@": "a", "$": "s"})
 # Look-alike letters (lower case). A word mixing scripts is folded to its majority script.
@@ -42,20 +50,19 @@ _LATIN_DIGRAPHS = (
 )  # fmt: skip
 
 
+_LATIN_MARKS = regex.compile(r"(?<=[a-z])\p{Mn}+")
+_NEEDS_WORD_FOLD = regex.compile(r"[0134578@$]|[\p{Cyrillic}\p{Greek}]")
+
+
 def _strip_latin_marks(text: str) -> str:
     """Drop combining marks that sit on a Latin letter (ă, ș, ệ ...) but keep Thai/Burmese/Khmer marks."""
-    out: list[str] = []
-    base_is_latin = False
-    for char in unicodedata.normalize("NFD", text):
-        if unicodedata.combining(char):
-            if not base_is_latin:
-                out.append(char)
-            continue
-        base_is_latin = "a" <= char <= "z"
-        out.append(char)
-    return unicodedata.normalize("NFC", "".join(out)).replace("đ", "d").replace("ı", "i")
+    if text.isascii():
+        return text
+    stripped = _LATIN_MARKS.sub("", unicodedata.normalize("NFD", text))
+    return unicodedata.normalize("NFC", stripped).replace("đ", "d").replace("ı", "i")
 
 
+@functools.lru_cache(maxsize=65536)
 def _fold_word(word: str) -> str:
     if _HAS_LETTER.search(word):
         word = word.translate(_LEET)
@@ -71,10 +78,16 @@ def fold(text: str) -> str:
     """Canonical form: NFKC, case-folded, look-alikes and marks folded, repeats collapsed."""
     text = unicodedata.normalize("NFKC", text).casefold()
     text = _strip_latin_marks(text)
-    text = TOKEN.sub(lambda m: _fold_word(m.group()), text)
+    if _NO_SPACE_SCRIPT.search(text):
+        text = _THAI_TONES.sub("", text)
+        if _LATIN.search(text) or _CYRILLIC.search(text):
+            text = _SCRIPT_SEAM.sub(" ", text)
+    if _NEEDS_WORD_FOLD.search(text) and _LATIN.search(text):  # leetspeak or mixed-script words only
+        text = TOKEN.sub(lambda m: _fold_word(m.group()), text)
     return _REPEATS.sub(r"\1", text)
 
 
+@functools.lru_cache(maxsize=65536)
 def skeleton(word: str) -> str:
     """Reduced Latin spelling shared by Cyrillic words and their phone transliterations."""
     if _CYRILLIC.search(word):

@@ -29,6 +29,7 @@ from bot.risk.fold import fold, is_cyrillic, is_latin, is_no_space_script, skele
 
 LEVELS = ("none", "concern", "urgent")
 GAP = 3  # words a ".." may skip
+MAX_CRY_CHARS = 80  # a lone cry is short; longer messages are judged by the other rules
 
 
 @dataclass(frozen=True)
@@ -85,10 +86,19 @@ class Screener:
                     raise ValueError(f"data/risk/{language}.yml: unknown category {category!r}")
                 for rule in rules or []:
                     self._add_rule(language, category, rule, cries)
+        self._prefix_lengths = sorted({len(word) for _, word in self._first_prefix})
         self._cry_words = cries
+        self._no_space_cries = tuple(c for c in cries if is_no_space_script(c))
+        self._cry_vocabulary = frozenset(
+            w for phrase in cries | fillers if not is_no_space_script(phrase) for w in phrase.split()
+        )
         self._fillers = fillers
         alternatives = sorted(cries | fillers, key=len, reverse=True)
-        self._lone_cry_re = regex.compile("|".join(regex.escape(a) for a in alternatives)) if alternatives else None
+        # Spaced words must stand alone ("help" not inside "helpful"); Thai/Burmese/... need no spaces.
+        pattern = "|".join(
+            regex.escape(a) if is_no_space_script(a) else rf"(?<!\w){regex.escape(a)}(?!\w)" for a in alternatives
+        )
+        self._lone_cry_re = regex.compile(f"({pattern})") if alternatives else None
 
     # -- compiling ---------------------------------------------------------------------
     @staticmethod
@@ -129,11 +139,11 @@ class Screener:
                 out.append(None)
                 continue
             prefix = part.endswith("*")
-            word = "".join(tokens(part.rstrip("*")))
-            if on_skeleton:
-                word = skeleton(word)
-            if word:
-                out.append((word, prefix))
+            pieces = tokens(part.rstrip("*"))  # the same split as the message ("i'm" -> i, m)
+            for index, piece in enumerate(pieces):
+                word = skeleton(piece) if on_skeleton else piece
+                if word:
+                    out.append((word, prefix and index == len(pieces) - 1))
         if not out or out[0] is None or out[-1] is None:
             raise ValueError(f"risk phrase {folded!r}: '..' must sit between words")
         return tuple(out)
@@ -197,7 +207,9 @@ class Screener:
         for on_skeleton, seq in ((False, words), (True, skeletons)):
             for start, token in enumerate(seq):
                 candidates = list(self._first_exact.get((on_skeleton, token), ()))
-                for end in range(1, len(token) + 1):
+                for end in self._prefix_lengths:
+                    if end > len(token):
+                        break
                     candidates.extend(self._first_prefix.get((on_skeleton, token[:end]), ()))
                 for pid in candidates:
                     if pid not in found and self._matches_at(self.phrases[pid], seq, start):
@@ -208,26 +220,26 @@ class Screener:
         return found
 
     def _lone_cry(self, folded: str) -> bool:
-        """True when the message is nothing but cry words and fillers, with at least one cry."""
-        if self._lone_cry_re is None:
+        """True when the message is nothing but cry words ("save me", "ช่วยด้วย") and fillers."""
+        if self._lone_cry_re is None or len(folded) > MAX_CRY_CHARS:
             return False
-        candidates = {folded, " ".join(skeleton(w) if is_latin(w) else w for w in tokens(folded))}
-        for text in candidates:
-            parts = [p for p in regex.split(r"[^\p{L}\p{M}\p{N}]+", text) if p]
-            if not parts:
-                continue
-            ok, cried = True, False
-            for part in parts:
-                residue = self._lone_cry_re.sub(" ", part) if is_no_space_script(part) else part
-                if is_no_space_script(part):
-                    cried = cried or any(c in part for c in self._cry_words)
-                    if residue.strip():
-                        ok = False
-                elif part in self._cry_words:
-                    cried = True
-                elif part not in self._fillers:
-                    ok = False
-            if ok and cried:
+        for token in tokens(folded):  # cheap pre-check before the big regex
+            if is_no_space_script(token):
+                if not any(cry in token for cry in self._no_space_cries):
+                    return False
+            elif token not in self._cry_vocabulary and skeleton(token) not in self._cry_vocabulary:
+                return False
+        latin_skeleton = " ".join(skeleton(w) if is_latin(w) else w for w in tokens(folded))
+        for text in {" ".join(tokens(folded)), latin_skeleton}:
+            cried = False
+
+            def strip(match: regex.Match[str]) -> str:
+                nonlocal cried
+                cried = cried or match.group(1) in self._cry_words
+                return " "
+
+            residue = self._lone_cry_re.sub(strip, text)
+            if cried and not residue.strip():
                 return True
         return False
 

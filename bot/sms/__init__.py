@@ -1,0 +1,1 @@
+"""SMS: segment-aware rendering and gateways (Kannel, Twilio)."""
