@@ -19,7 +19,7 @@ import time
 from pathlib import Path
 
 from bot.config import ROOT, Settings
-from bot.evaluation import load_nlu_examples, percentile
+from bot.evaluation import load_nlu_examples, percentile, print_table
 from bot.stack import Stack, child_env, ensure_model, train_command
 
 BENCH_PORTS = {"SP_RASA_PORT": "5205", "SP_ACTION_PORT": "5255"}
@@ -103,10 +103,7 @@ def main() -> None:
         rows.append(("peak RSS gateway (this process)", f"{peak_rss_mb(os.getpid()):.0f} MB"))
     finally:
         stack.stop()
-    width = max(len(k) for k, _ in rows)
-    print(f"\n{'measure':<{width}}  value")
-    for key, value in rows:
-        print(f"{key:<{width}}  {value}")
+    print_table(rows)
 
 
 if __name__ == "__main__":

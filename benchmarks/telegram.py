@@ -20,7 +20,7 @@ from bot.channels.telegram import TelegramBot, TelegramConfig, serve
 from bot.cli import open_pipeline
 from bot.config import Settings
 from bot.desk import CounsellorDesk
-from bot.evaluation import percentile
+from bot.evaluation import percentile, print_table
 from bot.stack import running_stack
 from tests.fake_telegram import FakeTelegram
 
@@ -75,10 +75,7 @@ def main() -> None:
         ("latency p95", f"{percentile(latencies, 95):.0f} ms"),
         ("latency max", f"{max(latencies):.0f} ms"),
     ]
-    width = max(len(k) for k, _ in rows)
-    print(f"\n{'Telegram (polling, fake Bot API on loopback)':<{width}}  value")
-    for key, value in rows:
-        print(f"{key:<{width}}  {value}")
+    print_table(rows, "Telegram (polling, fake Bot API on loopback)")
 
 
 if __name__ == "__main__":

@@ -41,7 +41,7 @@ class Settings:
     counsellor_timezone: str = field(default_factory=lambda: _env("SP_COUNSELLOR_TZ", "UTC"))
     # NLU second net: a `danger` prediction at or above this confidence escalates like the
     # screener; below it, a counsellor is offered.
-    nlu_danger_urgent: float = field(default_factory=lambda: float(_env("SP_NLU_DANGER_URGENT", "0.5")))
+    nlu_danger_urgent: float = field(default_factory=lambda: float(_env("SP_NLU_DANGER_URGENT", "0.85")))
 
     # Telegram (python -m bot telegram). The API URL is configurable for a self-hosted Bot API
     # server and for tests. Counsellor ids are Telegram user ids allowed to act in the group.

@@ -47,3 +47,11 @@ def percentile(values: list[float], q: float) -> float:
         return 0.0
     rank = max(0, min(len(ordered) - 1, round(q / 100 * len(ordered) + 0.5) - 1))
     return ordered[rank]
+
+
+def print_table(rows: list[tuple[str, str]], heading: str = "measure") -> None:
+    """Two-column text table (benchmarks print these; the README quotes them)."""
+    width = max(len(heading), *(len(k) for k, _ in rows))
+    print(f"\n{heading:<{width}}  value")
+    for key, value in rows:
+        print(f"{key:<{width}}  {value}")

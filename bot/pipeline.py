@@ -82,7 +82,7 @@ class Pipeline:
         screener: Screener,
         handoff: Handoff,
         hours: DutyHours | None = None,
-        nlu_danger_urgent: float = 0.5,
+        nlu_danger_urgent: float = 0.85,
     ) -> None:
         self.catalog = catalog
         self.render = Renderer(catalog)

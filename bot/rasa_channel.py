@@ -72,12 +72,20 @@ class GatewayInput(InputChannel):
 
         return hook
 
-    async def _switch(self, request: Request, paused: bool) -> HTTPResponse:
+    def _refusal(self, request: Request) -> HTTPResponse | None:
+        """403 without the gateway token, 400 without a sender; None when the request is fine."""
         if not self._authorised(request):
             return response.json({"error": "forbidden"}, status=403)
         sender = (request.json or {}).get("sender")
         if not isinstance(sender, str) or not sender:
             return response.json({"error": "sender is required"}, status=400)
+        return None
+
+    async def _switch(self, request: Request, paused: bool) -> HTTPResponse:
+        refusal = self._refusal(request)
+        if refusal is not None:
+            return refusal
+        sender = request.json["sender"]
         agent = request.app.ctx.agent
         async with agent.lock_store.lock(sender):
             tracker = await agent.tracker_store.get_or_create_tracker(sender)
@@ -87,11 +95,10 @@ class GatewayInput(InputChannel):
 
     async def _erase(self, request: Request) -> HTTPResponse:
         """Delete her whole Rasa conversation (the /erase of the channels)."""
-        if not self._authorised(request):
-            return response.json({"error": "forbidden"}, status=403)
-        sender = (request.json or {}).get("sender")
-        if not isinstance(sender, str) or not sender:
-            return response.json({"error": "sender is required"}, status=400)
+        refusal = self._refusal(request)
+        if refusal is not None:
+            return refusal
+        sender = request.json["sender"]
         agent = request.app.ctx.agent
         store = agent.tracker_store
         while hasattr(store, "_tracker_store"):  # unwrap Rasa's Awaitable/FailSafe wrappers

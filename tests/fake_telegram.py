@@ -31,7 +31,8 @@ class FakeTelegram:
     calls: list[Call] = field(default_factory=list)
     updates: list[dict[str, Any]] = field(default_factory=list)
     _ids: Any = field(default_factory=lambda: itertools.count(1))
-    _message_ids: Any = field(default_factory=lambda: itertools.count(5000))
+    # Telegram message ids only grow; start each fake where an earlier one cannot have been.
+    _message_ids: Any = field(default_factory=lambda: itertools.count(int(time.time() * 1000) % 10**9))
     _new: asyncio.Event = field(default_factory=asyncio.Event)
     message_ids: dict[str, int] = field(default_factory=dict)  # text of a sent message -> its id
     _runner: web.AppRunner | None = None

@@ -123,7 +123,7 @@ def test_zawgyi_burmese_is_understood_like_unicode(live_settings: Settings) -> N
 @needs("th")
 def test_rasa_down_still_gives_helplines(live_settings: Settings, catalog: Catalog) -> None:
     down = Settings(rasa_port=5999, var_dir=live_settings.var_dir)
-    (turn,) = Conversation(down, "nobody-home").say("ขอความช่วยเหลือหน่อย มีคนขังฉันไว้")
+    (turn,) = Conversation(down, "nobody-home").say("ขอเบอร์สายด่วนหน่อยค่ะ อยากรู้ไว้ก่อน")
     assert turn["replies"][0] == catalog.text("service_unavailable", "th")
     assert "191" in turn["replies"][1]
 

@@ -118,7 +118,7 @@ def test_concern_offers_a_counsellor_without_forcing_one(live_settings: Settings
 
 
 def test_she_can_leave_the_handoff_herself(live_settings: Settings, catalog: Catalog) -> None:
-    waiting, left, normal = Conversation(live_settings, "changed-mind").say("sos", "/stop", "hello")
+    _, waiting, left, normal = Conversation(live_settings, "changed-mind").say("hi", "sos", "/stop", "hello")
     assert waiting["risk_category"] == "cry_for_help"
     assert left["replies"] == [catalog.text("handoff_ended_by_user", "en")]
     assert normal["intent"] == "greet"

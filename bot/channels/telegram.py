@@ -59,8 +59,9 @@ sent_messages = sa.Table(
 )
 # Which group message belongs to which escalation (cards and relayed lines), and relay progress.
 group_messages = sa.Table(
-    "telegram_group_messages",
+    "telegram_group_messages_v2",
     metadata,
+    sa.Column("chat_id", sa.BigInteger, primary_key=True),
     sa.Column("message_id", sa.BigInteger, primary_key=True),
     sa.Column("escalation_id", sa.Integer, nullable=False, index=True),
     sa.Column("is_card", sa.Boolean, nullable=False, default=False),
@@ -336,20 +337,33 @@ class TelegramBot:
             )
             text = self._card_text(escalation)
             sent = await with_retries(self._bot.send_message, chat, text, reply_markup=markup)
+            self._record_group_message(sent.message_id, escalation.id, is_card=True)
             with self.handoff.engine.begin() as conn:
-                conn.execute(
-                    group_messages.insert().values(message_id=sent.message_id, escalation_id=escalation.id, is_card=True)
-                )
                 last = conn.execute(sa.select(sa.func.max(transcript.c.id))).scalar()
                 conn.execute(relay_progress.delete().where(relay_progress.c.escalation_id == escalation.id))
                 conn.execute(relay_progress.insert().values(escalation_id=escalation.id, last_line_id=last or 0))
             self.handoff.mark_notified(escalation.id)
 
+    def _record_group_message(self, message_id: int, escalation_id: int, is_card: bool = False) -> None:
+        chat = self.config.counsellor_chat
+        with self.handoff.engine.begin() as conn:
+            key = (group_messages.c.chat_id == chat) & (group_messages.c.message_id == message_id)
+            conn.execute(group_messages.delete().where(key))  # ids restart if the group is re-created
+            conn.execute(
+                group_messages.insert().values(
+                    chat_id=chat, message_id=message_id, escalation_id=escalation_id, is_card=is_card
+                )
+            )
+
     def _card_of(self, escalation_id: int) -> int | None:
         with self.handoff.engine.connect() as conn:
             return conn.execute(
                 sa.select(group_messages.c.message_id)
-                .where(group_messages.c.escalation_id == escalation_id, group_messages.c.is_card.is_(True))
+                .where(
+                    group_messages.c.chat_id == self.config.counsellor_chat,
+                    group_messages.c.escalation_id == escalation_id,
+                    group_messages.c.is_card.is_(True),
+                )
                 .order_by(group_messages.c.message_id.desc())
             ).scalar()
 
@@ -372,8 +386,7 @@ class TelegramBot:
                 if line.sender == "user":
                     text = f"#{escalation_id} she: {line.text}"
                     sent = await with_retries(self._bot.send_message, chat, text, reply_to_message_id=card)
-                    with self.handoff.engine.begin() as conn:
-                        conn.execute(group_messages.insert().values(message_id=sent.message_id, escalation_id=escalation_id))
+                    self._record_group_message(sent.message_id, escalation_id)
             if lines:
                 with self.handoff.engine.begin() as conn:
                     conn.execute(
@@ -410,7 +423,9 @@ class TelegramBot:
             return None
         with self.handoff.engine.connect() as conn:
             return conn.execute(
-                sa.select(group_messages.c.escalation_id).where(group_messages.c.message_id == replied.message_id)
+                sa.select(group_messages.c.escalation_id).where(
+                    group_messages.c.chat_id == message.chat_id, group_messages.c.message_id == replied.message_id
+                )
             ).scalar()
 
     async def on_group_message(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:

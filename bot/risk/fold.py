@@ -44,7 +44,7 @@ _CYR_SKELETON = str.maketrans(
     }
 )  # fmt: skip
 _LATIN_DIGRAPHS = (
-    ("shch", "s"), ("sch", "s"), ("sh", "s"), ("ch", "c"), ("zh", "j"), ("kh", "h"), ("ts", "c"), ("tz", "c"),
+    ("shch", "s"), ("sch", "s"), ("sh", "s"), ("ch", "c"), ("zh", "\u017e"), ("kh", "h"), ("ts", "c"), ("tz", "c"),
     ("yu", "u"), ("ju", "u"), ("iu", "u"), ("ya", "a"), ("ja", "a"), ("ia", "a"), ("yo", "o"), ("jo", "o"),
     ("ye", "e"), ("je", "e"), ("y", "i"), ("w", "v"), ("x", "h"), ("q", "k"),
 )  # fmt: skip
@@ -95,6 +95,7 @@ def skeleton(word: str) -> str:
     else:
         for digraph, single in _LATIN_DIGRAPHS:
             word = word.replace(digraph, single)
+        word = word.replace("\u017e", "j")  # zh -> ж, kept apart until "ja"/"je"... are reduced
     return _REPEATS.sub(r"\1", word)
 
 
