@@ -15,10 +15,10 @@ TARGET = 0.90
 # Languages measured below the target on the held-out set (see README "Quality"). Each is held to
 # its measured score minus 0.03 so that a regression still fails; remove a language from this
 # list as soon as its data reaches the target.
-# measured 2026-11-23 (all 11 enabled): en .804, th .874, my .834, km .811, vi .900, id .882,
-# zh .806, ru .890, uk .905 (.90 borderline), ro .909 and tl .924 meet the target.
+# measured 2026-11-23 (all 11 enabled): en .813, th .878, my .841, km .813, zh .804, ru .890; at the
+# target but by less than 0.01, so also floored: vi .900, uk .901, ro .901. id .908 and tl .925 meet it.
 BELOW_TARGET: dict[str, float] = {
-    "en": 0.77, "th": 0.84, "my": 0.80, "km": 0.78, "vi": 0.87, "id": 0.85, "zh": 0.77, "ru": 0.86, "uk": 0.875,
+    "en": 0.78, "th": 0.84, "my": 0.81, "km": 0.78, "zh": 0.77, "ru": 0.86, "vi": 0.87, "uk": 0.87, "ro": 0.87,
 }  # fmt: skip
 
 

@@ -15,6 +15,11 @@ from bot.text import normalize
 EVAL_DIR = ROOT / "tests" / "data" / "risk_eval"
 EVAL_LANGUAGES = sorted(p.stem for p in EVAL_DIR.glob("*.yml"))
 MAX_FALSE_ESCALATION = 0.03
+# Languages measured below the targets on their evaluation set (README "Risk screening"). Each is
+# held to what it reaches today so a regression fails; the targets stay 100% recall / <= 3% false
+# escalations, and a language leaves these lists when it meets them.
+RECALL_BELOW_TARGET: dict[str, float] = {}
+FALSE_ESCALATION_ABOVE_TARGET: dict[str, float] = {}
 
 
 @pytest.fixture(scope="module")
@@ -94,15 +99,17 @@ def test_eval_set_shape(language: str) -> None:
 
 @pytest.mark.parametrize("language", EVAL_LANGUAGES)
 def test_every_urgent_message_escalates(screener: Screener, language: str) -> None:
-    missed = [u["text"] for u in eval_set(language)["urgent"] if not screener.screen(normalize(u["text"]).text).urgent]
-    assert missed == []
+    urgent = eval_set(language)["urgent"]
+    missed = [u["text"] for u in urgent if not screener.screen(normalize(u["text"]).text).urgent]
+    floor = RECALL_BELOW_TARGET.get(language, 1.0)
+    assert 1 - len(missed) / len(urgent) >= floor, missed
 
 
 @pytest.mark.parametrize("language", EVAL_LANGUAGES)
 def test_false_escalations_at_most_3_percent(screener: Screener, language: str) -> None:
     benign = [b["text"] for b in eval_set(language)["benign"]]
     wrong = [t for t in benign if screener.screen(normalize(t).text).urgent]
-    assert len(wrong) / len(benign) <= MAX_FALSE_ESCALATION, wrong
+    assert len(wrong) / len(benign) <= FALSE_ESCALATION_ABOVE_TARGET.get(language, MAX_FALSE_ESCALATION), wrong
 
 
 def test_lexicons_are_reviewed_like_content() -> None:

@@ -61,8 +61,12 @@ def run(settings: Settings, scenario: Callable[[FakeTelegram, TelegramBot], Awai
 def test_start_language_country_and_a_topic(live_settings: Settings, catalog: Catalog) -> None:
     async def scenario(fake: FakeTelegram, _: TelegramBot) -> None:
         fake.say(GIRL, "/start")
-        greet = await fake.wait_for(lambda: fake.sent(GIRL))
+        greet = await fake.wait_for(lambda: len(fake.sent(GIRL)) >= 4 and fake.sent(GIRL))
         assert greet[0]["text"] == catalog.text("greet", "en") and "inline_keyboard" in greet[0]["reply_markup"]
+        pickers = {p["text"]: json.dumps(p.get("reply_markup")) for p in greet[1:]}
+        assert "/language th" in pickers[catalog.text("language_prompt", "en")]
+        assert "inform_country" in pickers[catalog.text("ask_country", "en")]
+        assert catalog.text("privacy", "en") in pickers
         fake.say(GIRL, "/language")
         picker = await fake.wait_for(
             lambda: [p for p in fake.sent(GIRL) if p["text"] == catalog.text("language_prompt", "en")]
@@ -171,6 +175,10 @@ def test_erase_deletes_messages_and_forgets(live_settings: Settings, catalog: Ca
         ids = set(deleted["message_ids"])
         assert first["message"]["message_id"] in ids and fake.message_ids[catalog.text("greet", "en")] in ids
         assert bot.pipeline.profiles.get(bot._key(chat)).language is None
+        fake.say(chat, "hello again")
+        await fake.wait_for(lambda: fake.texts(chat).count(catalog.text("greet", "en")) >= 1)
+        fake.say(chat, "/stop")  # ends and forgets, like /erase
+        await fake.wait_for(lambda: fake.texts(chat).count(catalog.text("erased", "en")) == 2)
 
     run(live_settings, scenario)
 

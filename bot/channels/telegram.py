@@ -221,11 +221,25 @@ class TelegramBot:
             if self.limiter.should_warn(chat_id):
                 await self._send(chat_id, Message(self.render.t("rate_limited", self._language(chat_id))))
             return
-        if text.strip().split(" ", 1)[0].lower() in ("/erase", "/erase@"):
+        command = text.strip().split(" ", 1)[0].split("@", 1)[0].lower()
+        if command == "/erase":
             await self._erase(chat_id)
+            return
+        if command == "/stop" and self.handoff.active_for(self._key(chat_id)) is None:
+            await self._erase(chat_id)  # /stop ends and forgets (inside a handoff it only ends the handoff)
             return
         turn = await self.pipeline.handle(CHANNEL, str(chat_id), text)
         await self._send_turn(chat_id, turn)
+        if command == "/start":
+            await self._pickers(chat_id, turn.language)
+
+    async def _pickers(self, chat_id: int, language: str) -> None:
+        """After /start: language and country pickers and the privacy notice."""
+        catalog = self.pipeline.catalog
+        languages = tuple((info.native_name, f"/language {code}") for code, info in catalog.languages.items())
+        await self._send(chat_id, Message(self.render.t("language_prompt", language), languages))
+        await self._send(chat_id, Message(self.render.t("ask_country", language), self.render.country_buttons(language)))
+        await self._send(chat_id, Message(self.render.t("privacy", language)))
 
     async def on_non_text(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
         """Photos, voice, stickers, documents...: a kind reply in her language."""

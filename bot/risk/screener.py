@@ -76,6 +76,8 @@ class Screener:
         self._first_exact: defaultdict[tuple[bool, str], list[int]] = defaultdict(list)
         self._first_prefix: defaultdict[tuple[bool, str], list[int]] = defaultdict(list)
         self._substrings: list[int] = []
+        # First two characters -> substring phrases: only phrases whose opening bigram occurs are tested.
+        self._substring_index: defaultdict[str, list[int]] = defaultdict(list)
         cries: set[str] = set()
         fillers: set[str] = set()
         for language, lexicon in lexicons.items():
@@ -151,6 +153,7 @@ class Screener:
     def _index(self, pid: int, phrase: Phrase) -> None:
         if phrase.substring:
             self._substrings.append(pid)
+            self._substring_index[phrase.substring[:2]].append(pid)
             return
         first = phrase.words[0]
         assert first is not None
@@ -212,11 +215,18 @@ class Screener:
                         break
                     candidates.extend(self._first_prefix.get((on_skeleton, token[:end]), ()))
                 for pid in candidates:
-                    if pid not in found and self._matches_at(self.phrases[pid], seq, start):
+                    if pid in found:
+                        continue
+                    phrase = self.phrases[pid]
+                    # One-word phrases matched already through the index (exact word or prefix).
+                    if len(phrase.words) == 1 or self._matches_at(phrase, seq, start):
                         found.add(pid)
         if self._substrings and is_no_space_script(folded):
             flat = squeeze(folded)
-            found.update(pid for pid in self._substrings if self.phrases[pid].substring in flat)
+            for bigram in {flat[i : i + 2] for i in range(len(flat))} | set(flat):
+                for pid in self._substring_index.get(bigram, ()):
+                    if pid not in found and self.phrases[pid].substring in flat:
+                        found.add(pid)
         return found
 
     def _lone_cry(self, folded: str) -> bool:
