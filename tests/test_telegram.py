@@ -18,7 +18,14 @@ from bot.content import Catalog
 from bot.desk import CounsellorDesk
 from tests.fake_telegram import FakeTelegram
 
-GIRL, OTHER_GIRL, GROUP, COUNSELLOR, STRANGER = 1001, 1002, -100500, 42, 77
+GIRL, OTHER_GIRL, IN_DANGER, GROUP, COUNSELLOR, STRANGER = (
+    1001,
+    1002,
+    2002,
+    -100500,
+    42,
+    77,
+)  # one chat per test: state is shared
 SECRET = "webhook-secret-for-tests"  # noqa: S105 - test value
 
 
@@ -66,7 +73,7 @@ def test_start_language_country_and_a_topic(live_settings: Settings, catalog: Ca
         pickers = {p["text"]: json.dumps(p.get("reply_markup")) for p in greet[1:]}
         assert "/language th" in pickers[catalog.text("language_prompt", "en")]
         assert "inform_country" in pickers[catalog.text("ask_country", "en")]
-        assert catalog.text("privacy", "en") in pickers
+        assert '"/erase"' in pickers[catalog.text("privacy", "en")]  # the quick-exit button
         fake.say(GIRL, "/language")
         picker = await fake.wait_for(
             lambda: [p for p in fake.sent(GIRL) if p["text"] == catalog.text("language_prompt", "en")]
@@ -83,10 +90,23 @@ def test_start_language_country_and_a_topic(live_settings: Settings, catalog: Ca
     run(live_settings, scenario)
 
 
+def _close_other_cases(settings: Settings) -> None:
+    """Earlier tests leave open cases in the shared database; start this one with an empty queue."""
+    from bot.db import open_engine
+    from bot.handoff import escalations
+
+    engine = open_engine(settings.database_url())
+    with engine.begin() as conn:
+        conn.execute(escalations.update().where(escalations.c.status.in_(("open", "claimed"))).values(status="closed"))
+    engine.dispose()
+
+
 def test_danger_reaches_the_group_claim_relay_and_close(live_settings: Settings, catalog: Catalog) -> None:
+    _close_other_cases(live_settings)
+
     async def scenario(fake: FakeTelegram, _: TelegramBot) -> None:
-        fake.say(GIRL, "they took my passport and lock me in the room")
-        await fake.wait_for(lambda: catalog.text("escalation_alerted", "en") in fake.texts(GIRL))
+        fake.say(IN_DANGER, "they took my passport and lock me in the room")
+        await fake.wait_for(lambda: catalog.text("escalation_alerted", "en") in fake.texts(IN_DANGER))
         cards = await fake.wait_for(
             lambda: [
                 p
@@ -104,9 +124,9 @@ def test_danger_reaches_the_group_claim_relay_and_close(live_settings: Settings,
         )
         fake.press(GROUP, f"claim:{number}", from_id=COUNSELLOR)
         await fake.wait_for(lambda: any(f"#{number} claimed" in t for t in fake.texts(GROUP)))
-        await fake.wait_for(lambda: catalog.text("handoff_started", "en") in fake.texts(GIRL))
+        await fake.wait_for(lambda: catalog.text("handoff_started", "en") in fake.texts(IN_DANGER))
 
-        fake.say(GIRL, "hello? is someone there")
+        fake.say(IN_DANGER, "hello? is someone there")
         await fake.wait_for(lambda: f"#{number} she: hello? is someone there" in fake.texts(GROUP))
         relayed = next(m for m in fake.sent(GROUP) if m["text"] == f"#{number} she: hello? is someone there")
         assert relayed["reply_parameters"]["message_id"] == fake.message_ids[card["text"]]  # threaded under the card
@@ -114,11 +134,11 @@ def test_danger_reaches_the_group_claim_relay_and_close(live_settings: Settings,
         # The counsellor answers with reply-to on the relayed line (its message id comes from the fake).
         reply_target = _message_id_of(fake, f"#{number} she: hello? is someone there")
         fake.say(GROUP, "Hi, I'm Dana. Are you safe to talk?", from_id=COUNSELLOR, reply_to_message=_stub(reply_target))
-        await fake.wait_for(lambda: "Hi, I'm Dana. Are you safe to talk?" in fake.texts(GIRL))
+        await fake.wait_for(lambda: "Hi, I'm Dana. Are you safe to talk?" in fake.texts(IN_DANGER))
         fake.say(GROUP, "I'm not a counsellor but I'll write anyway", from_id=STRANGER, reply_to_message=_stub(reply_target))
         fake.say(GROUP, f"/close {number} safe", from_id=COUNSELLOR)
-        await fake.wait_for(lambda: catalog.text("handoff_closed", "en") in fake.texts(GIRL))
-        assert "I'm not a counsellor but I'll write anyway" not in fake.texts(GIRL)
+        await fake.wait_for(lambda: catalog.text("handoff_closed", "en") in fake.texts(IN_DANGER))
+        assert "I'm not a counsellor but I'll write anyway" not in fake.texts(IN_DANGER)
 
     run(live_settings, scenario)
 

@@ -239,7 +239,8 @@ class TelegramBot:
         languages = tuple((info.native_name, f"/language {code}") for code, info in catalog.languages.items())
         await self._send(chat_id, Message(self.render.t("language_prompt", language), languages))
         await self._send(chat_id, Message(self.render.t("ask_country", language), self.render.country_buttons(language)))
-        await self._send(chat_id, Message(self.render.t("privacy", language)))
+        # Quick exit: one tap deletes the chat (as far as Telegram allows) and forgets her.
+        await self._send(chat_id, Message(self.render.t("privacy", language), (("/erase", "/erase"),)))
 
     async def on_non_text(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
         """Photos, voice, stickers, documents...: a kind reply in her language."""
