@@ -18,12 +18,12 @@ MAX_FALSE_ESCALATION = 0.03
 # Languages measured below the targets on their evaluation set (README "Risk screening"). Each is
 # held to what it reaches today so a regression fails; the targets stay 100% recall / <= 3% false
 # escalations, and a language leaves these lists when it meets them.
-# measured 2026-11-23 (machine-drafted lexicons; en and th tuned on their sets, the others not yet)
+# measured 2026-11-23 (machine-drafted lexicons; en, th, tl, zh tuned on their sets, the others not yet)
 RECALL_BELOW_TARGET: dict[str, float] = {
-    "id": 0.46, "km": 0.56, "my": 0.60, "ro": 0.63, "ru": 0.56, "tl": 0.76, "uk": 0.60, "vi": 0.70, "zh": 0.70,
+    "id": 0.46, "km": 0.56, "my": 0.60, "ro": 0.63, "ru": 0.56, "uk": 0.60, "vi": 0.70,
 }  # fmt: skip
 FALSE_ESCALATION_ABOVE_TARGET: dict[str, float] = {
-    "km": 0.034, "my": 0.134, "ro": 0.067, "ru": 0.067, "tl": 0.167, "uk": 0.067, "vi": 0.134, "zh": 0.034,
+    "km": 0.034, "my": 0.134, "ro": 0.067, "ru": 0.067, "uk": 0.067, "vi": 0.134,
 }  # fmt: skip
 
 
