@@ -20,7 +20,7 @@ class ActionAnswer(Action):
 
     async def run(self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: Dict[str, Any]) -> List[Dict[str, Any]]:
         intent, language, country = intent_of(tracker), language_of(tracker), country_of(tracker)
-        send(dispatcher, renderer().answer(intent, language, country))
+        send(dispatcher, renderer(tracker).answer(intent, language, country))
         events = topic_events(TOPIC_OF_INTENT.get(intent, "out_of_scope"), language)
         if intent in COUNTRY_INTENTS and country is None:
             events.append(SlotSet("pending_topic", intent))
@@ -35,7 +35,7 @@ class ActionDanger(Action):
 
     async def run(self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: Dict[str, Any]) -> List[Dict[str, Any]]:
         language, country = language_of(tracker), country_of(tracker)
-        send(dispatcher, renderer().answer("danger", language, country))
+        send(dispatcher, renderer(tracker).answer("danger", language, country))
         events = topic_events("danger", language)
         if country is None:
             events.append(SlotSet("pending_topic", "danger"))

@@ -22,9 +22,15 @@ def data_dir() -> Path:
     return Path(os.environ.get("SP_DATA_DIR", Path(__file__).resolve().parent.parent / "data"))
 
 
-@functools.lru_cache(maxsize=1)
-def renderer() -> Renderer:
-    return Renderer(load_catalog(data_dir()))
+@functools.lru_cache(maxsize=2)
+def _renderer(variant: str | None) -> Renderer:
+    return Renderer(load_catalog(data_dir()), variant)
+
+
+def renderer(tracker: Tracker | None = None) -> Renderer:
+    """The renderer for the user's channel: the gateway marks SMS turns with ``format: sms``."""
+    metadata = (tracker.latest_message.get("metadata") or {}) if tracker is not None else {}
+    return _renderer("sms" if metadata.get("format") == "sms" else None)
 
 
 def language_of(tracker: Tracker) -> str:

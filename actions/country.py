@@ -30,10 +30,11 @@ class ActionSetCountry(Action):
             # country gets the list of countries we do have checked facts for.
             text = (tracker.latest_message.get("text") or "").strip()
             bare_button = text.startswith("/inform_country")
-            send(dispatcher, renderer().ask_country(language) if bare_button else renderer().country_unknown(language))
+            render = renderer(tracker)
+            send(dispatcher, render.ask_country(language) if bare_button else render.country_unknown(language))
             return topic_events(topic, language)
-        messages = renderer().country_set(code, language)
+        messages = renderer(tracker).country_set(code, language)
         if pending:
-            messages += renderer().country_part(pending, language, catalog.countries[code])
+            messages += renderer(tracker).country_part(pending, language, catalog.countries[code])
         send(dispatcher, messages)
         return [SlotSet("country", code), SlotSet("pending_topic", None), *topic_events(topic, language)]

@@ -31,7 +31,7 @@ class ValidateJobCheckForm(FormValidationAction):
         language = language_of(tracker)
         asked = tracker.get_slot("requested_slot")  # None while the form is being activated
         if asked and intent not in ("affirm", "deny"):
-            dispatcher.utter_message(text=renderer().t("job_check_not_yes_no", language))
+            dispatcher.utter_message(text=renderer(tracker).t("job_check_not_yes_no", language))
         return [*events, *topic_events("recruitment", language)]
 
 
@@ -45,7 +45,7 @@ class ActionAskJobSlot(Action):
 
     async def run(self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: Dict[str, Any]) -> List[Dict[str, Any]]:
         language = language_of(tracker)
-        send(dispatcher, [renderer().job_check_question(self.slot, language)])
+        send(dispatcher, [renderer(tracker).job_check_question(self.slot, language)])
         return topic_events("recruitment", language)
 
 
@@ -65,7 +65,7 @@ class ActionJobCheckResult(Action):
     async def run(self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: Dict[str, Any]) -> List[Dict[str, Any]]:
         language = language_of(tracker)
         answers = {slot: tracker.get_slot(slot) for slot in JOB_SLOTS}
-        send(dispatcher, renderer().job_check_result(answers, language, country_of(tracker)))
+        send(dispatcher, renderer(tracker).job_check_result(answers, language, country_of(tracker)))
         return [*[SlotSet(slot, None) for slot in JOB_SLOTS], *topic_events("recruitment", language)]
 
 
@@ -77,7 +77,7 @@ class ActionJobCheckStop(Action):
 
     async def run(self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: Dict[str, Any]) -> List[Dict[str, Any]]:
         language = language_of(tracker)
-        dispatcher.utter_message(text=renderer().t("job_check_stopped", language))
+        dispatcher.utter_message(text=renderer(tracker).t("job_check_stopped", language))
         return [*[SlotSet(slot, None) for slot in JOB_SLOTS], *topic_events("smalltalk", language)]
 
 
@@ -89,7 +89,7 @@ class ActionJobCheckDeclined(Action):
 
     async def run(self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: Dict[str, Any]) -> List[Dict[str, Any]]:
         language = language_of(tracker)
-        dispatcher.utter_message(text=renderer().t("job_check_declined", language))
+        dispatcher.utter_message(text=renderer(tracker).t("job_check_declined", language))
         return topic_events("recruitment", language)
 
 
@@ -101,5 +101,5 @@ class ActionOfferJobCheck(Action):
 
     async def run(self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: Dict[str, Any]) -> List[Dict[str, Any]]:
         language = language_of(tracker)
-        send(dispatcher, renderer().answer("job_offer", language, country_of(tracker)))
+        send(dispatcher, renderer(tracker).answer("job_offer", language, country_of(tracker)))
         return topic_events("recruitment", language)

@@ -27,7 +27,7 @@ LOCAL_CHANNEL = "local"
 
 
 @asynccontextmanager
-async def open_pipeline(settings: Settings) -> AsyncIterator[Pipeline]:
+async def open_pipeline(settings: Settings, variant: str | None = None) -> AsyncIterator[Pipeline]:
     """A pipeline wired to the configured Rasa server (which must be running)."""
     catalog = load_catalog(settings.data_dir)
     identifier = LanguageIdentifier.from_data(settings.data_dir)
@@ -47,6 +47,7 @@ async def open_pipeline(settings: Settings) -> AsyncIterator[Pipeline]:
         handoff=Handoff(engine, pepper, settings.counsellors),
         hours=hours,
         nlu_danger_urgent=settings.nlu_danger_urgent,
+        variant=variant,
     )
     try:
         yield pipeline
@@ -161,6 +162,59 @@ async def telegram(settings: Settings, webhook: bool) -> None:
         await serve(bot, stop, hook)
 
 
+async def sms(settings: Settings) -> None:
+    """Serve SMS users through Kannel and/or Twilio until interrupted."""
+    import signal
+
+    from aiohttp import web
+
+    from bot.sms.gateway import SmsGateway, SmsSettings
+    from bot.sms.keywords import CallingCodes, Keywords
+    from bot.sms.providers import SmsProvider
+    from bot.sms.providers.kannel import KannelConfig, KannelProvider
+    from bot.sms.providers.twilio import TwilioConfig, TwilioProvider
+    from bot.sms.store import SmsStore
+
+    providers: list[SmsProvider] = []
+    if settings.kannel_sendsms_url:
+        kannel = KannelConfig(
+            settings.kannel_sendsms_url, settings.kannel_username, settings.kannel_password,
+            settings.kannel_mo_key, settings.kannel_sender,
+        )  # fmt: skip
+        providers.append(KannelProvider(kannel))
+    if settings.twilio_account_sid:
+        twilio = TwilioConfig(
+            settings.twilio_account_sid, settings.twilio_auth_token, settings.twilio_sender,
+            settings.twilio_webhook_url, settings.twilio_api_url,
+        )  # fmt: skip
+        providers.append(TwilioProvider(twilio))
+    if not providers:
+        raise SystemExit("No SMS provider: set SP_KANNEL_SENDSMS_URL (+ SP_KANNEL_MO_KEY) or SP_TWILIO_ACCOUNT_SID.")
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+    async with open_pipeline(settings, variant="sms") as pipeline:
+        store = SmsStore(pipeline.handoff.engine, pipeline.pepper)
+        options = SmsSettings(
+            max_segments=settings.sms_max_segments, claim_timeout_seconds=settings.claim_timeout_minutes * 60
+        )
+        gateway = SmsGateway(
+            pipeline, store, providers, Keywords.from_data(settings.data_dir),
+            CallingCodes.from_data(settings.data_dir), options,
+        )  # fmt: skip
+        runner = web.AppRunner(gateway.web_app())
+        await runner.setup()
+        host, _, port = settings.sms_listen.rpartition(":")
+        await web.TCPSite(runner, host, int(port)).start()
+        print(f"SMS gateway on {settings.sms_listen} ({', '.join(p.name for p in providers)}); Ctrl-C to stop.", flush=True)
+        try:
+            await gateway.run(stop)
+        finally:
+            await runner.cleanup()
+            await gateway.close()
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bot", description="Safe Passage assistant")
     sub = parser.add_subparsers(dest="command")
@@ -173,6 +227,8 @@ def main(argv: list[str] | None = None) -> int:
     train_cmd.add_argument("--force", action="store_true")
     tg_cmd = sub.add_parser("telegram", help="serve Telegram users and the counsellors' group")
     tg_cmd.add_argument("--webhook", action="store_true", help="webhook instead of long polling")
+    sms_cmd = sub.add_parser("sms", help="serve SMS users (Kannel and/or Twilio)")
+    sms_cmd.add_argument("--no-start", action="store_true", help="use servers that are already running")
     sub.add_parser("counsellor", help="counsellor console (queue, claim, talk, release, close)", add_help=False)
     argv = sys.argv[1:] if argv is None else argv
     if argv[:1] == ["counsellor"]:
@@ -189,9 +245,15 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     if command == "ask" and args.no_start:
         return asyncio.run(ask(settings, args.text))
+    if command == "sms" and args.no_start:
+        asyncio.run(sms(settings))
+        return 0
     with running_stack(settings, quiet=command == "ask"):
         if command == "telegram":
             asyncio.run(telegram(settings, args.webhook))
+            return 0
+        if command == "sms":
+            asyncio.run(sms(settings))
             return 0
         if command == "ask":
             return asyncio.run(ask(settings, args.text))

@@ -53,6 +53,21 @@ class Settings:
     telegram_webhook_secret: str = field(default_factory=lambda: _env("SP_TELEGRAM_WEBHOOK_SECRET", ""))
     telegram_listen: str = field(default_factory=lambda: _env("SP_TELEGRAM_LISTEN", "0.0.0.0:8443"))
 
+    # SMS (python -m bot sms): Kannel is on when SP_KANNEL_SENDSMS_URL is set, Twilio when
+    # SP_TWILIO_ACCOUNT_SID is set; both can run side by side behind one listener.
+    sms_listen: str = field(default_factory=lambda: _env("SP_SMS_LISTEN", "127.0.0.1:8090"))
+    sms_max_segments: int = field(default_factory=lambda: int(_env("SP_SMS_MAX_SEGMENTS", "3")))
+    kannel_sendsms_url: str = field(default_factory=lambda: _env("SP_KANNEL_SENDSMS_URL", ""))
+    kannel_username: str = field(default_factory=lambda: _env("SP_KANNEL_USERNAME", "safepassage"))
+    kannel_password: str = field(default_factory=lambda: _env("SP_KANNEL_PASSWORD", ""))
+    kannel_mo_key: str = field(default_factory=lambda: _env("SP_KANNEL_MO_KEY", ""))
+    kannel_sender: str = field(default_factory=lambda: _env("SP_KANNEL_SENDER", ""))
+    twilio_account_sid: str = field(default_factory=lambda: _env("SP_TWILIO_ACCOUNT_SID", ""))
+    twilio_auth_token: str = field(default_factory=lambda: _env("SP_TWILIO_AUTH_TOKEN", ""))
+    twilio_sender: str = field(default_factory=lambda: _env("SP_TWILIO_SENDER", ""))
+    twilio_webhook_url: str = field(default_factory=lambda: _env("SP_TWILIO_WEBHOOK_URL", ""))
+    twilio_api_url: str = field(default_factory=lambda: _env("SP_TWILIO_API_URL", "https://api.twilio.com"))
+
     @property
     def rasa_url(self) -> str:
         return _env("SP_RASA_URL", f"http://{self.rasa_host}:{self.rasa_port}")

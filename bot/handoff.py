@@ -27,6 +27,7 @@ from cryptography.fernet import Fernet, InvalidToken
 from bot.db import metadata
 
 OPEN, CLAIMED, RELEASED, CLOSED = "open", "claimed", "released", "closed"
+GAVE_UP = 1_000_000  # outbox attempts value of a delivery that will not be retried
 ACTIVE = (OPEN, CLAIMED)
 
 escalations = sa.Table(
@@ -138,6 +139,11 @@ class Delivery:
     address: str
     text: str
     attempts: int
+
+
+def address_cipher(pepper: str) -> Fernet:
+    """Encrypts addresses (chat ids, phone numbers) at rest with a key derived from the pepper."""
+    return _fernet(pepper)
 
 
 def _fernet(pepper: str) -> Fernet:
@@ -439,11 +445,29 @@ class Handoff:
                 conn.execute(escalations.update().where(escalations.c.status == OPEN).values(notified_at=None)).rowcount
             )
 
-    def pending_deliveries(self, channel: str, limit: int = 50) -> list[Delivery]:
+    def queue_message(self, user_key: str, channel: str, address: str, text: str) -> int:
+        """A bot reply for a channel that delivers through the outbox (SMS): durable, retried."""
+        with self.engine.begin() as conn:
+            return int(
+                conn.execute(
+                    outbox.insert().values(
+                        user_key=user_key,
+                        channel=channel,
+                        address=self._seal(address),
+                        text=text,
+                        created_at=self.clock(),
+                        attempts=0,
+                    )
+                ).inserted_primary_key[0]
+            )
+
+    def pending_deliveries(self, channel: str, limit: int = 50, max_attempts: int = GAVE_UP) -> list[Delivery]:
+        """Unsent messages, oldest first (those that failed ``max_attempts`` times are left recorded)."""
+        condition = sa.and_(outbox.c.channel == channel, outbox.c.sent_at.is_(None), outbox.c.attempts < max_attempts)
         with self.engine.connect() as conn:
             rows = conn.execute(
                 sa.select(outbox)
-                .where(outbox.c.channel == channel, outbox.c.sent_at.is_(None))
+                .where(condition)
                 .order_by(outbox.c.id)
                 .limit(limit)
             ).all()
@@ -455,12 +479,12 @@ class Handoff:
         with self.engine.begin() as conn:
             conn.execute(outbox.update().where(outbox.c.id == delivery_id).values(sent_at=self.clock()))
 
-    def mark_failed(self, delivery_id: int, error: str) -> None:
+    def mark_failed(self, delivery_id: int, error: str, final: bool = False) -> None:
+        """One failed attempt; ``final`` (e.g. she opted out) means never try again - still recorded."""
+        attempts = GAVE_UP if final else outbox.c.attempts + 1
         with self.engine.begin() as conn:
             conn.execute(
-                outbox.update()
-                .where(outbox.c.id == delivery_id)
-                .values(attempts=outbox.c.attempts + 1, last_error=error[:200])
+                outbox.update().where(outbox.c.id == delivery_id).values(attempts=attempts, last_error=error[:200])
             )
 
     def erase_user(self, user_key: str) -> None:

@@ -83,9 +83,11 @@ class Pipeline:
         handoff: Handoff,
         hours: DutyHours | None = None,
         nlu_danger_urgent: float = 0.85,
+        variant: str | None = None,
     ) -> None:
         self.catalog = catalog
-        self.render = Renderer(catalog)
+        self.variant = variant  # "sms": short renderings here and in the actions (message metadata)
+        self.render = Renderer(catalog, variant)
         self.identifier = identifier
         self.profiles = profiles
         self.rasa = rasa
@@ -96,15 +98,23 @@ class Pipeline:
         self.nlu_danger_urgent = nlu_danger_urgent
         self._locks: defaultdict[str, asyncio.Lock] = defaultdict(asyncio.Lock)
 
-    async def handle(self, channel: str, user_id: str, raw: bytes | str | None) -> Turn:
-        """Process one message; turns of one user are strictly sequential."""
+    async def handle(
+        self, channel: str, user_id: str, raw: bytes | str | None, country_hint: str | None = None
+    ) -> Turn:
+        """Process one message; turns of one user are strictly sequential.
+
+        ``country_hint`` (e.g. from an SMS number's calling code) is used until she names a country."""
         key = user_key(self.pepper, channel, user_id)
         async with self._locks[key]:
-            return await self._handle(channel, user_id, key, raw)
+            return await self._handle(channel, user_id, key, raw, country_hint)
 
-    async def _handle(self, channel: str, address: str, key: str, raw: bytes | str | None) -> Turn:
+    async def _handle(
+        self, channel: str, address: str, key: str, raw: bytes | str | None, country_hint: str | None = None
+    ) -> Turn:
         clean = normalize(raw)
         profile = self.profiles.get(key)
+        if profile.country is None and country_hint in self.catalog.countries:
+            profile.country = country_hint
         language = self.catalog.language(profile.language)
         if clean.empty:
             return self._local(profile, "smalltalk", [Message(self.render.t("input_empty", language))])
@@ -321,7 +331,9 @@ class Pipeline:
 
     async def _ask_rasa(self, profile: Profile, text: str) -> Turn:
         language = self.catalog.language(profile.language)
-        metadata = {"language": language, "country": profile.country}
+        metadata: dict[str, Any] = {"language": language, "country": profile.country}
+        if self.variant:
+            metadata["format"] = self.variant
         try:
             result = await self.rasa.send(profile.user_key, text, metadata)
             if result.paused:  # a hand-back whose resume did not reach Rasa: resume now, then ask again

@@ -117,13 +117,15 @@ class Catalog:
         # longest names first so "Viet Nam" wins over a shorter alias inside it
         self._country_index = sorted(set(index), key=lambda item: -len(item[0]))
 
-    def text(self, key: str, language: str, **values: Any) -> str:
-        """The text ``key`` in ``language`` (English if missing), placeholders filled."""
+    def text(self, key: str, language: str, variant: str | None = None, **values: Any) -> str:
+        """The text ``key`` in ``language`` (English if missing), placeholders filled.
+
+        ``variant`` (e.g. "sms") picks a channel rendering such as ``sms:`` when the entry has one."""
         entry = self.texts.get(language, {}).get(key)
         if entry is None:
             log.warning("content key %s missing for %s; using English", key, language)
             entry = self.texts[FALLBACK_LANGUAGE][key]
-        template: str = entry["text"]
+        template: str = entry.get(variant, entry["text"]) if variant else entry["text"]
         return template.format(**values) if values else template
 
     def language(self, code: str | None) -> str:

@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from bot.content.catalog import FALLBACK_LANGUAGE, Catalog, Country, Hotline
 
 MAX_HOTLINES = 5
+SMS_MAX_HOTLINES = 3  # an SMS answer stays within a few segments; emergency numbers come first
 MAX_ORGANISATIONS = 3
 # Topics whose answer depends on the user's country.
 COUNTRY_INTENTS = frozenset(
@@ -59,11 +60,13 @@ def country_payload(code: str) -> str:
 class Renderer:
     """Renders answers from the catalog."""
 
-    def __init__(self, catalog: Catalog) -> None:
+    def __init__(self, catalog: Catalog, variant: str | None = None) -> None:
         self.catalog = catalog
+        self.variant = variant  # "sms": short renderings and fewer hotlines
+        self.max_hotlines = SMS_MAX_HOTLINES if variant == "sms" else MAX_HOTLINES
 
     def t(self, key: str, language: str, **values: object) -> str:
-        return self.catalog.text(key, language, **values)
+        return self.catalog.text(key, language, self.variant, **values)
 
     # --- building blocks -------------------------------------------------------
     def menu_buttons(self, language: str) -> tuple[tuple[str, str], ...]:
@@ -77,6 +80,9 @@ class Renderer:
 
     def hotline_line(self, hotline: Hotline, country: Country, language: str) -> str:
         label = self.t(f"kind_{hotline.kinds[0]}", language)
+        star = "*" if hotline.confidence == "low" else ""
+        if self.variant == "sms":  # every character costs: the kind and the number
+            return f"{label}: {hotline.number}{star}"
         local = self.catalog.default_country(language) == country.code
         name = hotline.name_local if (local and hotline.name_local) else hotline.name
         extras = []
@@ -86,7 +92,6 @@ class Renderer:
             extras.append(self.t("hotline_free", language))
         if language == FALLBACK_LANGUAGE and hotline.note:
             extras.append(hotline.note)
-        star = "*" if hotline.confidence == "low" else ""
         suffix = f" ({', '.join(extras)})" if extras else ""
         return f"• {label}: {hotline.number}{star} - {name}{suffix}"
 
@@ -94,7 +99,7 @@ class Renderer:
         shown = country.shown_hotlines()
         if emergency_only:
             shown = [h for h in shown if h.emergency] or shown[:1]
-        shown = shown[:MAX_HOTLINES]
+        shown = shown[: self.max_hotlines]
         lines = [self.hotline_line(h, country, language) for h in shown]
         if any(h.confidence == "low" for h in shown):
             lines.append(self.t("note_unconfirmed", language))

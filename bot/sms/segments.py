@@ -10,6 +10,7 @@ escape pair, a surrogate pair or a grapheme cluster.
 
 from __future__ import annotations
 
+import unicodedata
 from dataclasses import dataclass
 
 import regex
@@ -27,6 +28,20 @@ _GRAPHEME = regex.compile(r"\X")
 def encoding(text: str) -> str:
     """GSM-7 if every character is in the GSM 03.38 tables, else UCS-2."""
     return GSM7 if all(c in GSM7_BASIC or c in GSM7_EXTENSION for c in text) else UCS2
+
+
+def fold_to_gsm(text: str) -> str:
+    """Latin letters without their accents where GSM-7 lacks them (Romanian ș ț ă â î -> s t a a i),
+    keeping the ones GSM-7 has (é, ü, ñ...). Romanian SMS are commonly sent this way: 160
+    characters per SMS instead of 70. Other characters are left as they are."""
+    out = []
+    for char in text:
+        if char in GSM7_BASIC or char in GSM7_EXTENSION or not ("\u00c0" <= char <= "\u024f"):
+            out.append(char)
+            continue
+        base = unicodedata.normalize("NFKD", char)[0]
+        out.append(base if base in GSM7_BASIC else char)
+    return "".join(out)
 
 
 def units(text: str, coding: str | None = None) -> int:

@@ -1,0 +1,273 @@
+"""The SMS gateway: provider webhooks in, the same pipeline as every channel, SMS-shaped replies out.
+
+in:  webhook -> provider checks (key / signature) -> durable inbox (duplicate ids dropped)
+     -> 200 at once; a worker processes the inbox in order per number (also after a restart)
+     -> keywords (STOP START MENU ERASE LANG, digits of the last menu) -> pipeline
+out: replies and counsellor messages -> outbox -> sender (retries with backoff; failures recorded)
+
+Phone numbers are never logged; the database holds them only encrypted.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections import defaultdict
+from dataclasses import dataclass
+
+from aiohttp import web
+
+from bot.content.catalog import fold
+from bot.content.render import Message
+from bot.desk import notify_overdue
+from bot.pipeline import Pipeline
+from bot.profiles import user_key
+from bot.sms.compose import SmsReply, compose
+from bot.sms.keywords import CallingCodes, Keyword, Keywords
+from bot.sms.providers import InboundSms, Rejected, SendFailed, SmsProvider
+from bot.sms.store import InboxItem, SmsStore
+from bot.text import normalize
+
+log = logging.getLogger(__name__)
+
+CHANNEL = "sms"
+
+
+@dataclass(frozen=True)
+class SmsSettings:
+    max_segments: int = 3  # per reply; cost-aware
+    urgent_max_segments: int = 5  # an escalation reply keeps its numbers even if it costs more
+    relay_max_segments: int = 6  # counsellor messages are cut only beyond this
+    max_attempts: int = 8  # then the delivery stays recorded as failed (and is counted)
+    poll_interval: float = 0.2
+    gsm_fold_languages: frozenset[str] = frozenset({"ro"})  # sent without accents: 160 chars per SMS, not 70
+    claim_timeout_seconds: float = 300.0
+
+
+class SmsGateway:
+    """Serves SMS users through one or more providers."""
+
+    def __init__(
+        self,
+        pipeline: Pipeline,
+        store: SmsStore,
+        providers: list[SmsProvider],
+        keywords: Keywords,
+        calling_codes: CallingCodes,
+        settings: SmsSettings | None = None,
+    ) -> None:
+        if not providers:
+            raise ValueError("configure at least one SMS provider")
+        self.pipeline = pipeline
+        self.store = store
+        self.providers = {p.name: p for p in providers}
+        self.keywords = keywords
+        self.calling_codes = calling_codes
+        self.settings = settings or SmsSettings()
+        self.handoff = pipeline.handoff
+        self.render = pipeline.render
+        self._wake = asyncio.Event()
+        self._in_flight: set[int] = set()
+        self._user_locks: defaultdict[str, asyncio.Lock] = defaultdict(asyncio.Lock)
+        self._retry_at: dict[int, float] = {}
+        self._tasks: set[asyncio.Task[None]] = set()
+
+    def key(self, phone: str) -> str:
+        return user_key(self.pipeline.pepper, CHANNEL, phone)
+
+    # -- inbound ------------------------------------------------------------------------------
+    def web_app(self) -> web.Application:
+        app = web.Application(client_max_size=64 * 1024)
+        for provider in self.providers.values():
+            app.router.add_route("*", provider.path, self._receiver(provider))
+        app.router.add_get("/healthcheck", self._healthcheck)
+        return app
+
+    def _receiver(self, provider: SmsProvider):  # type: ignore[no-untyped-def]
+        async def receive(request: web.Request) -> web.Response:
+            try:
+                sms = await provider.parse(request)
+            except Rejected as refusal:
+                log.warning("sms webhook refused (%s): %s", provider.name, refusal.reason)
+                return web.json_response({"error": refusal.reason}, status=refusal.status)
+            self.accept(provider.name, sms)
+            return provider.acknowledge()
+
+        return receive
+
+    def accept(self, provider: str, sms: InboundSms) -> int | None:
+        """Durable before acknowledged; a repeated provider id is dropped here."""
+        text = sms.text if not sms.has_media or sms.text.strip() else "\x00media"
+        item_id = self.store.accept(provider, sms.provider_id, self.key(sms.sender), sms.sender, text)
+        if item_id is None:
+            log.info("sms duplicate delivery ignored (%s)", provider)
+        else:
+            self._wake.set()
+        return item_id
+
+    async def _healthcheck(self, _: web.Request) -> web.Response:
+        return web.json_response({"status": "ok", "providers": sorted(self.providers)})
+
+    async def drain_inbox(self) -> int:
+        """Start processing every waiting inbound SMS; returns how many were started."""
+        started = 0
+        for item in self.store.unprocessed():
+            if item.id in self._in_flight:
+                continue
+            self._in_flight.add(item.id)
+            task = asyncio.create_task(self._process_in_order(item))
+            self._tasks.add(task)
+            task.add_done_callback(self._tasks.discard)
+            started += 1
+        return started
+
+    async def _process_in_order(self, item: InboxItem) -> None:
+        try:
+            async with self._user_locks[item.user_key]:  # FIFO: one number's messages in order
+                await self.process(item)
+                self.store.done(item.id)
+        except Exception as error:  # noqa: BLE001 - stays in the inbox and is tried again
+            log.error("sms processing failed: %s", type(error).__name__, exc_info=error)
+            await asyncio.sleep(1.0)
+        finally:
+            self._in_flight.discard(item.id)
+
+    async def process(self, item: InboxItem) -> None:
+        """One inbound SMS -> keywords or the pipeline -> at most one reply in the outbox."""
+        key, phone = item.user_key, item.sender
+        self.store.remember_provider(key, item.provider)
+        if item.text == "\x00media":
+            language = self.pipeline.catalog.language(self.pipeline.profiles.get(key).language)
+            self._reply(key, phone, compose([Message(self.render.t("input_non_text", language))], "", 1))
+            return
+        keyword = self.keywords.match(item.text)
+        if keyword is not None and keyword.name == "stop":
+            await self._stop(key, phone)
+            return
+        if keyword is not None and keyword.name == "start":
+            self.store.set_opted_out(key, False)
+            language = self._language(key)
+            self._reply(key, phone, self._compose([Message(self.render.t("sms_started", language))], language))
+            return
+        if self.store.opted_out(key):
+            # STOP is honoured: no reply - unless she is in danger now, which is a new request for help
+            if not self.pipeline.screener.screen(normalize(item.text).text).urgent:
+                return
+            self.store.set_opted_out(key, False)
+        text, footer = self._command(keyword, key, item.text)
+        hint = self.calling_codes.country(phone)
+        turn = await self.pipeline.handle(CHANNEL, phone, text, country_hint=hint)
+        if "erased" in turn.notes:
+            self.store.erase_user(key)
+        language = turn.language
+        budget = self.settings.urgent_max_segments if turn.escalate else self.settings.max_segments
+        if keyword is not None and keyword.name == "help":
+            footer = self.render.t("sms_menu_hint", language)
+        reply = self._compose(turn.replies, language, budget, footer)
+        if "erased" not in turn.notes:
+            self.store.set_menu(key, reply.menu)
+        self._reply(key, phone, reply)
+
+    def _command(self, keyword: Keyword | None, key: str, text: str) -> tuple[str, str]:
+        """Keyword or menu digit -> what the pipeline should see; plus a footer, if any."""
+        stripped = text.strip()
+        if keyword is None:
+            menu = self.store.menu(key)
+            if stripped.isdigit() and 1 <= int(stripped) <= len(menu):
+                return menu[int(stripped) - 1], ""
+            return text, ""
+        if keyword.name == "erase":
+            return "/erase", ""
+        if keyword.name == "menu":
+            return "/help", ""
+        if keyword.name == "lang":
+            return f"/language {self._language_code(keyword.argument)}".strip(), ""
+        return text, ""  # help: the screener treats it as a cry for help
+
+    def _language_code(self, argument: str) -> str:
+        wanted = fold(argument)
+        for code, info in self.pipeline.catalog.languages.items():
+            if wanted in (code, fold(info.native_name), fold(info.name)):
+                return code
+        return ""
+
+    async def _stop(self, key: str, phone: str) -> None:
+        """Opt-out: persisted, confirmed once, honoured (an open handoff ends too)."""
+        active = self.handoff.active_for(key)
+        if active is not None:
+            self.handoff.end_by_user(active.id)
+            await self.pipeline.resume_rasa(key)
+        for delivery in self.handoff.pending_deliveries(CHANNEL, limit=1000):
+            if delivery.user_key == key:
+                self.handoff.mark_failed(delivery.id, "opted_out", final=True)
+        language = self._language(key)
+        self.store.set_opted_out(key, True)
+        self._reply(key, phone, self._compose([Message(self.render.t("sms_stopped", language))], language, footer=""))
+
+    def _language(self, key: str) -> str:
+        return self.pipeline.catalog.language(self.pipeline.profiles.get(key).language)
+
+    def _compose(self, replies: list[Message], language: str, budget: int | None = None, footer: str = "") -> SmsReply:
+        intro = self.render.t("sms_menu_intro", language)
+        fold = language in self.settings.gsm_fold_languages
+        return compose(replies, intro, budget or self.settings.max_segments, footer, gsm_fold=fold)
+
+    def _reply(self, key: str, phone: str, reply: SmsReply) -> None:
+        if reply.text:
+            self.handoff.queue_message(key, CHANNEL, phone, reply.text)
+            self._wake.set()
+
+    # -- outbound -----------------------------------------------------------------------------
+    async def deliver(self) -> int:
+        """Send what is due in the outbox; returns how many were sent."""
+        sent = 0
+        now = time.monotonic()
+        for delivery in self.handoff.pending_deliveries(CHANNEL, max_attempts=self.settings.max_attempts):
+            if self._retry_at.get(delivery.id, 0.0) > now:
+                continue
+            if delivery.escalation_id is not None and self.store.opted_out(delivery.user_key):
+                self.handoff.mark_failed(delivery.id, "opted_out", final=True)
+                continue
+            provider = self.providers.get(self.store.provider_of(delivery.user_key) or "") or next(
+                iter(self.providers.values())
+            )
+            text = compose([Message(delivery.text)], "", self.settings.relay_max_segments).text
+            try:
+                await provider.send(delivery.address, text)
+            except SendFailed as failure:
+                self.handoff.mark_failed(delivery.id, failure.reason, final=not failure.retry)
+                backoff = min(2.0 ** (delivery.attempts + 1), 300.0)
+                self._retry_at[delivery.id] = now + backoff
+                log.warning("sms send failed (%s, attempt %d): %s", provider.name, delivery.attempts + 1, failure.reason)
+                continue
+            self.handoff.mark_sent(delivery.id)
+            self._retry_at.pop(delivery.id, None)
+            sent += 1
+        return sent
+
+    # -- running ------------------------------------------------------------------------------
+    async def tick(self) -> None:
+        notify_overdue(self.handoff, self.pipeline.catalog, self.settings.claim_timeout_seconds)
+        await self.drain_inbox()
+        await self.deliver()
+
+    async def run(self, stop: asyncio.Event) -> None:
+        """Process and deliver until ``stop``; then let in-flight messages finish (graceful)."""
+        while not stop.is_set():
+            try:
+                await self.tick()
+            except Exception as error:  # noqa: BLE001 - keep serving; logged without content
+                log.error("sms gateway tick: %s", type(error).__name__, exc_info=error)
+            self._wake.clear()
+            try:
+                await asyncio.wait_for(self._wake.wait(), timeout=self.settings.poll_interval)
+            except asyncio.TimeoutError:
+                pass
+        if self._tasks:
+            await asyncio.wait(set(self._tasks), timeout=30)
+        await self.deliver()
+
+    async def close(self) -> None:
+        for provider in self.providers.values():
+            await provider.close()
