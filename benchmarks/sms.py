@@ -13,6 +13,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import os
+import queue
 import statistics
 import tempfile
 import time
@@ -90,9 +91,9 @@ async def kannel_latency(settings: Settings, users: int, per_user: int) -> tuple
                 while not stop.is_set():
                     try:
                         received = phone.receive(timeout=0.5)
-                    except Exception:  # noqa: BLE001 - queue.Empty: keep polling
-                        continue
-                    if received.receiver in replies:
+                    except queue.Empty:
+                        received = None
+                    if received is not None and received.receiver in replies:
                         loop.call_soon_threadsafe(replies[received.receiver].put_nowait, time.perf_counter())
 
             pumping = asyncio.create_task(asyncio.to_thread(pump))

@@ -74,7 +74,10 @@ def test_a_keyword_cannot_mean_two_things() -> None:
 
 def test_numbered_menu_across_messages() -> None:
     reply = compose(
-        [Message("Is this offer safe?", (("Yes", "/affirm"), ("No", "/deny"))), Message("Or:", (("Helplines", "/get_help"),))],
+        [
+            Message("Is this offer safe?", (("Yes", "/affirm"), ("No", "/deny"))),
+            Message("Or:", (("Helplines", "/get_help"),)),
+        ],
         "Reply with a number:",
         3,
     )
