@@ -72,7 +72,7 @@ async def kannel_latency(settings: Settings, users: int, per_user: int) -> tuple
     messages = sample_messages(users * per_user)
     latencies: list[float] = []
     try:
-        provider = KannelProvider(KannelConfig(kannel.sendsms_url, kannel.username, kannel.password, kannel.mo_key))
+        provider = KannelProvider(KannelConfig(kannel.sendsms_url, kannel.username, kannel.password, kannel.mo_key, "1300"))
         async with open_pipeline(settings, variant="sms") as pipeline:
             gateway = SmsGateway(
                 pipeline, SmsStore(pipeline.handoff.engine, pipeline.pepper), [provider],

@@ -475,9 +475,13 @@ class Handoff:
             Delivery(r.id, r.escalation_id, r.user_key, r.channel, self._open(r.address), r.text, r.attempts) for r in rows
         ]
 
-    def mark_sent(self, delivery_id: int) -> None:
+    def mark_sent(self, delivery_id: int, forget: bool = False) -> None:
+        """Delivered. ``forget``: delete it instead (a plain bot reply has no reason to be kept)."""
         with self.engine.begin() as conn:
-            conn.execute(outbox.update().where(outbox.c.id == delivery_id).values(sent_at=self.clock()))
+            if forget:
+                conn.execute(outbox.delete().where(outbox.c.id == delivery_id))
+            else:
+                conn.execute(outbox.update().where(outbox.c.id == delivery_id).values(sent_at=self.clock()))
 
     def mark_failed(self, delivery_id: int, error: str, final: bool = False) -> None:
         """One failed attempt; ``final`` (e.g. she opted out) means never try again - still recorded."""

@@ -12,6 +12,7 @@ from typing import Iterator
 
 import httpx
 import pytest
+import sqlalchemy as sa
 from aiohttp import web
 
 from bot.cli import open_pipeline
@@ -227,7 +228,9 @@ def test_a_restart_loses_no_accepted_message(live_settings: Settings, kannel: Ka
     async def accept_only() -> None:
         async with open_pipeline(live_settings, variant="sms") as pipeline:
             store = SmsStore(pipeline.handoff.engine, pipeline.pepper)
-            provider = KannelProvider(KannelConfig(kannel.sendsms_url, kannel.username, kannel.password, kannel.mo_key))
+            provider = KannelProvider(
+                KannelConfig(kannel.sendsms_url, kannel.username, kannel.password, kannel.mo_key, "1300")
+            )
             gateway = SmsGateway(
                 pipeline, store, [provider], Keywords.from_data(live_settings.data_dir),
                 CallingCodes.from_data(live_settings.data_dir),
@@ -238,4 +241,36 @@ def test_a_restart_loses_no_accepted_message(live_settings: Settings, kannel: Ka
             await provider.close()  # "crash": never processed
 
     asyncio.run(accept_only())
+    run(live_settings, kannel, phone, scenario)
+
+
+def test_erase_by_sms_leaves_no_trace(live_settings: Settings, kannel: Kannel, phone: Phone, catalog: Catalog) -> None:
+    number = "+66810000007"
+
+    async def scenario(gateway: SmsGateway, phone: Phone) -> None:
+        phone.send(number, "my boyfriend online wants me to move to him, is it safe?")
+        assert await reply(phone, number)
+        phone.send(number, "they took my passport, help")
+        assert "191" in await reply(phone, number)
+        key = gateway.key(number)
+        assert gateway.handoff.active_for(key) is not None
+        phone.send(number, "ERASE")
+        assert await reply(phone, number) == catalog.text("erased", "en", "sms")
+        await asyncio.sleep(0.5)
+        engine = gateway.handoff.engine
+        reflected = sa.MetaData()
+        reflected.reflect(engine)
+        with engine.connect() as conn:
+            for table in reflected.sorted_tables:  # every table of the gateway database
+                for column in ("user_key", "sender_id"):
+                    if column in table.c:
+                        found = conn.execute(sa.select(sa.func.count()).where(table.c[column] == key)).scalar()
+                        assert found == 0, (table.name, column)
+                for row in conn.execute(sa.select(table)):
+                    assert number not in " ".join(str(v) for v in row), table.name  # never in clear anywhere
+        tracker = sa.create_engine(f"sqlite:///{live_settings.tracker_db_path()}")
+        with tracker.connect() as conn:
+            events = conn.execute(sa.text("select count(*) from events where sender_id = :k"), {"k": key}).scalar()
+        assert events == 0
+
     run(live_settings, kannel, phone, scenario)

@@ -241,7 +241,7 @@ class SmsGateway:
                 self._retry_at[delivery.id] = now + backoff
                 log.warning("sms send failed (%s, attempt %d): %s", provider.name, delivery.attempts + 1, failure.reason)
                 continue
-            self.handoff.mark_sent(delivery.id)
+            self.handoff.mark_sent(delivery.id, forget=delivery.escalation_id is None)
             self._retry_at.pop(delivery.id, None)
             sent += 1
         return sent

@@ -29,7 +29,7 @@ class KannelConfig:
     username: str
     password: str
     mo_key: str  # shared secret in the get-url: Kannel cannot sign requests
-    sender: str = ""  # our short code or number (the "from" of replies)
+    sender: str  # our short code or number (the "from" of replies; sendsms refuses without it)
     smsc: str = ""  # route MT through this smsc-id, if set
 
 
@@ -40,6 +40,8 @@ class KannelProvider:
     def __init__(self, config: KannelConfig, timeout: float = 10.0) -> None:
         if not config.mo_key:
             raise ValueError("Kannel needs SP_KANNEL_MO_KEY (the key= in the sms-service get-url)")
+        if not config.sender:
+            raise ValueError("Kannel needs SP_KANNEL_SENDER (the short code or number replies come from)")
         self.config = config
         self._http = httpx.AsyncClient(timeout=timeout)
 
@@ -69,11 +71,10 @@ class KannelProvider:
             "password": self.config.password,
             "to": to,
             "text": text,
+            "from": self.config.sender,
             "charset": "UTF-8",
             "coding": "2" if ucs2 else "0",  # UCS-2 for Thai, Burmese, Cyrillic...: else "?????"
         }
-        if self.config.sender:
-            params["from"] = self.config.sender
         if self.config.smsc:
             params["smsc"] = self.config.smsc
         try:
