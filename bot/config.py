@@ -6,6 +6,7 @@ import os
 import secrets
 from dataclasses import dataclass, field
 from pathlib import Path
+from urllib.parse import urlsplit
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -29,6 +30,9 @@ class Settings:
     # Gateway state (language, country per user). SQLite file by default.
     db_url: str = field(default_factory=lambda: _env("SP_DB_URL", ""))
     tracker_db: str = field(default_factory=lambda: _env("SP_TRACKER_DB", ""))
+    # Scale-out (several Rasa servers): the tracker store on PostgreSQL and Redis locks.
+    tracker_url: str = field(default_factory=lambda: _env("SP_TRACKER_URL", ""))
+    redis_url: str = field(default_factory=lambda: _env("SP_REDIS_URL", ""))
     pepper: str = field(default_factory=lambda: _env("SP_PEPPER", ""))
     channel_token: str = field(default_factory=lambda: _env("SP_RASA_CHANNEL_TOKEN", ""))
     # Counsellor handoff: allow-list of counsellor ids (comma-separated), how long an
@@ -68,9 +72,12 @@ class Settings:
     twilio_webhook_url: str = field(default_factory=lambda: _env("SP_TWILIO_WEBHOOK_URL", ""))
     twilio_api_url: str = field(default_factory=lambda: _env("SP_TWILIO_API_URL", "https://api.twilio.com"))
 
+    # One Rasa server by default (the local one); several, comma-separated, share the tracker store.
+    rasa_urls: str = field(default_factory=lambda: _env("SP_RASA_URL", ""))
+
     @property
     def rasa_url(self) -> str:
-        return _env("SP_RASA_URL", f"http://{self.rasa_host}:{self.rasa_port}")
+        return self.rasa_urls or f"http://{self.rasa_host}:{self.rasa_port}"
 
     @property
     def action_url(self) -> str:
@@ -95,10 +102,18 @@ class Settings:
 
     def rasa_env(self) -> dict[str, str]:
         """Environment for the Rasa and action server processes."""
+        lock = urlsplit(self.redis_url) if self.redis_url else None
         return {
             "SP_ACTION_URL": self.action_url,
-            "SP_TRACKER_DIALECT": "sqlite",
-            "SP_TRACKER_DB": self.tracker_db_path(),
+            "SP_TRACKER_DIALECT": self.tracker_url.split(":", 1)[0].split("+", 1)[0] if self.tracker_url else "sqlite",
+            "SP_TRACKER_URL": self.tracker_url,
+            "SP_TRACKER_DB": "" if self.tracker_url else self.tracker_db_path(),
+            "SP_LOCK_STORE": "redis" if lock else "in_memory",
+            "SP_LOCK_STORE_HOST": (lock.hostname or "127.0.0.1") if lock else "",
+            "SP_LOCK_STORE_PORT": str(lock.port or 6379) if lock else "",
+            "SP_LOCK_STORE_DB": (lock.path.strip("/") or "1") if lock else "",
+            # a Rasa server that dies holding a conversation's lock frees it after this many seconds
+            "TICKET_LOCK_LIFETIME": _env("TICKET_LOCK_LIFETIME", "10"),
             "SP_RASA_CHANNEL_TOKEN": self.secret("channel_token", self.channel_token),
             "SP_DATA_DIR": str(self.data_dir),
             "RASA_TELEMETRY_ENABLED": "false",

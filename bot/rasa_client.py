@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -26,20 +27,41 @@ class RasaTurn:
 
 
 class RasaClient:
-    """Sends one user message to Rasa and returns the whole turn."""
+    """Sends one user message to Rasa and returns the whole turn.
+
+    ``base_url`` may list several Rasa servers ("http://a:5005,http://b:5005"), all on the same
+    tracker store: each user sticks to one server (by her key) and moves to the next one when it
+    does not answer, so a dead server costs a retry, not a lost message.
+    """
 
     def __init__(self, base_url: str, token: str, timeout: float = 15.0) -> None:
-        self._client = httpx.AsyncClient(base_url=base_url, timeout=timeout, headers={"X-Gateway-Token": token})
+        urls = [u.strip() for u in base_url.split(",") if u.strip()]
+        if not urls:
+            raise ValueError("no Rasa server URL")
+        self._clients = [
+            httpx.AsyncClient(base_url=url, timeout=timeout, headers={"X-Gateway-Token": token}) for url in urls
+        ]
+
+    def _order(self, sender: str) -> list[httpx.AsyncClient]:
+        first = int(hashlib.sha256(sender.encode()).hexdigest()[:8], 16) % len(self._clients)
+        return self._clients[first:] + self._clients[:first]
+
+    async def _post(self, sender: str, path: str, body: dict[str, Any]) -> dict[str, Any]:
+        error: Exception | None = None
+        for client in self._order(sender):
+            try:
+                reply = await client.post(path, json=body)
+                reply.raise_for_status()
+                result: dict[str, Any] = reply.json()
+                return result
+            except (httpx.HTTPError, ValueError) as failure:
+                error = failure  # try the next server; the tracker store is shared
+        raise RasaUnavailable(type(error).__name__) from error
 
     async def send(self, sender: str, text: str, metadata: dict[str, Any]) -> RasaTurn:
-        try:
-            reply = await self._client.post(
-                "/webhooks/gateway/webhook", json={"sender": sender, "message": text, "metadata": metadata}
-            )
-            reply.raise_for_status()
-            body = reply.json()
-        except (httpx.HTTPError, ValueError) as error:
-            raise RasaUnavailable(type(error).__name__) from error
+        body = await self._post(
+            sender, "/webhooks/gateway/webhook", {"sender": sender, "message": text, "metadata": metadata}
+        )
         return RasaTurn(
             messages=body.get("messages") or [],
             intent=body.get("intent"),
@@ -52,27 +74,23 @@ class RasaClient:
 
     async def set_paused(self, sender: str, paused: bool) -> bool:
         """Pause (handoff) or resume her Rasa conversation; returns the tracker's state."""
-        try:
-            reply = await self._client.post(f"/webhooks/gateway/{'pause' if paused else 'resume'}", json={"sender": sender})
-            reply.raise_for_status()
-            return bool(reply.json().get("paused"))
-        except (httpx.HTTPError, ValueError) as error:
-            raise RasaUnavailable(type(error).__name__) from error
+        body = await self._post(sender, f"/webhooks/gateway/{'pause' if paused else 'resume'}", {"sender": sender})
+        return bool(body.get("paused"))
 
     async def erase(self, sender: str) -> int:
         """Delete her Rasa conversation; returns the number of events removed."""
-        try:
-            reply = await self._client.post("/webhooks/gateway/erase", json={"sender": sender})
-            reply.raise_for_status()
-            return int(reply.json().get("erased") or 0)
-        except (httpx.HTTPError, ValueError) as error:
-            raise RasaUnavailable(type(error).__name__) from error
+        body = await self._post(sender, "/webhooks/gateway/erase", {"sender": sender})
+        return int(body.get("erased") or 0)
 
     async def ready(self) -> bool:
-        try:
-            return (await self._client.get("/webhooks/gateway/")).status_code == 200
-        except httpx.HTTPError:
-            return False
+        for client in self._clients:
+            try:
+                if (await client.get("/webhooks/gateway/")).status_code == 200:
+                    return True
+            except httpx.HTTPError:
+                continue
+        return False
 
     async def close(self) -> None:
-        await self._client.aclose()
+        for client in self._clients:
+            await client.aclose()

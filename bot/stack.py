@@ -81,7 +81,7 @@ class Stack:
 
     @property
     def rasa_health(self) -> str:
-        return f"{self.settings.rasa_url}/webhooks/gateway/"
+        return f"http://{self.settings.rasa_host}:{self.settings.rasa_port}/webhooks/gateway/"
 
     @property
     def actions_health(self) -> str:

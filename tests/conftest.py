@@ -95,3 +95,39 @@ def conversation(live_settings: Settings, request: pytest.FixtureRequest) -> Con
 
 def data_path(*parts: str) -> Path:
     return ROOT.joinpath("tests", "data", *parts)
+
+
+@pytest.fixture(scope="session")
+def postgres() -> Iterator[Any]:
+    """A real PostgreSQL server (Debian package) on a free loopback port, for the whole run."""
+    import tempfile
+
+    from tests.services import Postgres, postgres_bin, require_services
+
+    if postgres_bin() is None and not require_services():
+        pytest.skip("PostgreSQL not installed (apt-get install postgresql)")
+    workdir = Path(tempfile.mkdtemp(prefix="sp-test-pg-"))
+    workdir.chmod(0o755)  # the server runs as the postgres user when the tests run as root
+    server = Postgres(workdir)
+    server.start()
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
+@pytest.fixture(scope="session")
+def redis_server() -> Iterator[Any]:
+    """A real Redis server on a free loopback port, for the whole run."""
+    import tempfile
+
+    from tests.services import Redis, redis_bin, require_services
+
+    if redis_bin() is None and not require_services():
+        pytest.skip("Redis not installed (apt-get install redis-server)")
+    server = Redis(Path(tempfile.mkdtemp(prefix="sp-test-redis-")))
+    server.start()
+    try:
+        yield server
+    finally:
+        server.stop()

@@ -4,6 +4,7 @@ ways through the transcript and the outbox, timeouts, restart, erasure, allow-li
 from __future__ import annotations
 
 import threading
+import uuid
 from pathlib import Path
 
 import pytest
@@ -23,9 +24,13 @@ class Clock:
         return self.now
 
 
-@pytest.fixture
-def db_url(tmp_path: Path) -> str:
-    return f"sqlite:///{tmp_path / 'gateway.db'}"
+@pytest.fixture(params=["sqlite", "postgresql"])
+def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    """Every handoff test runs on the embedded SQLite file and on a real PostgreSQL database."""
+    if request.param == "sqlite":
+        return f"sqlite:///{tmp_path / 'gateway.db'}"
+    server = request.getfixturevalue("postgres")
+    return str(server.create_database(f"handoff_{uuid.uuid4().hex[:12]}"))
 
 
 @pytest.fixture

@@ -20,10 +20,10 @@ MAX_FALSE_ESCALATION = 0.03
 # escalations, and a language leaves these lists when it meets them.
 # measured 2026-11-23 (machine-drafted lexicons; en, th, tl, zh tuned on their sets, the others not yet)
 RECALL_BELOW_TARGET: dict[str, float] = {
-    "id": 0.46, "km": 0.56, "my": 0.60, "ro": 0.63, "ru": 0.56, "uk": 0.60, "vi": 0.70,
+    "id": 0.46, "km": 0.56, "my": 0.60, "ro": 0.63, "ru": 0.56, "uk": 0.60,
 }  # fmt: skip
 FALSE_ESCALATION_ABOVE_TARGET: dict[str, float] = {
-    "km": 0.034, "my": 0.134, "ro": 0.067, "ru": 0.067, "uk": 0.067, "vi": 0.134,
+    "km": 0.034, "my": 0.134, "ro": 0.067, "ru": 0.067, "uk": 0.067,
 }  # fmt: skip
 
 
