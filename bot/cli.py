@@ -215,6 +215,42 @@ async def sms(settings: Settings) -> None:
             await gateway.close()
 
 
+def stats(settings: Settings, days: int, png: str | None) -> int:
+    """Anonymous counts for the NGO: a table, and a chart if asked."""
+    from pathlib import Path
+
+    from bot.stats import print_report, report, write_png
+
+    engine = open_engine(settings.database_url())
+    result = report(engine, days)
+    print_report(result)
+    if png:
+        write_png(result, Path(png))
+        print(f"\nChart written to {png}")
+    engine.dispose()
+    return 0
+
+
+def retention(settings: Settings, days: float | None, dry_run: bool) -> int:
+    """Delete / anonymise conversations older than the retention period (open cases kept)."""
+    from pathlib import Path
+
+    import sqlalchemy as sa
+
+    from bot import retention as job
+
+    engine = open_engine(settings.database_url())
+    local_tracker = Path(settings.tracker_db_path())
+    has_tracker = bool(settings.tracker_url) or local_tracker.exists()
+    tracker = sa.create_engine(settings.tracker_store_url()) if has_tracker else None
+    result = job.run(engine, tracker, days if days is not None else settings.retention_days, dry_run=dry_run)
+    verb = "would delete" if dry_run else "deleted"
+    for what, count in result.deleted.items():
+        print(f"{verb} {count:>7}  {what}")
+    engine.dispose()
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bot", description="Safe Passage assistant")
     sub = parser.add_subparsers(dest="command")
@@ -229,6 +265,14 @@ def main(argv: list[str] | None = None) -> int:
     tg_cmd.add_argument("--webhook", action="store_true", help="webhook instead of long polling")
     sms_cmd = sub.add_parser("sms", help="serve SMS users (Kannel and/or Twilio)")
     sms_cmd.add_argument("--no-start", action="store_true", help="use servers that are already running")
+    stats_cmd = sub.add_parser("stats", help="anonymous statistics (table, and a PNG chart with --png)")
+    stats_cmd.add_argument("--days", type=int, default=30)
+    stats_cmd.add_argument("--png", help="write a chart to this file")
+    retention_cmd = sub.add_parser("retention", help="delete / anonymise conversations older than SP_RETENTION_DAYS")
+    retention_cmd.add_argument("--days", type=float, help="override SP_RETENTION_DAYS")
+    retention_cmd.add_argument("--dry-run", action="store_true", help="count, change nothing")
+    sub.add_parser("rasa", help="run one Rasa server in the foreground (production; SP_RASA_PORT)")
+    sub.add_parser("actions", help="run one action server in the foreground (production; SP_ACTION_PORT)")
     sub.add_parser("counsellor", help="counsellor console (queue, claim, talk, release, close)", add_help=False)
     argv = sys.argv[1:] if argv is None else argv
     if argv[:1] == ["counsellor"]:
@@ -242,6 +286,19 @@ def main(argv: list[str] | None = None) -> int:
     command = args.command or "chat"
     if command == "train":
         print(ensure_model(settings, force=args.force))
+        return 0
+    if command == "stats":
+        return stats(settings, args.days, args.png)
+    if command == "retention":
+        return retention(settings, args.days, args.dry_run)
+    if command in ("rasa", "actions"):
+        from bot.stack import exec_server
+
+        exec_server(settings, command)
+    if command in ("ask", "sms") and settings.rasa_urls:
+        args.no_start = True  # SP_RASA_URL names the servers: nothing to start here
+    if command == "telegram" and settings.rasa_urls:
+        asyncio.run(telegram(settings, args.webhook))
         return 0
     if command == "ask" and args.no_start:
         return asyncio.run(ask(settings, args.text))

@@ -72,6 +72,9 @@ class Settings:
     twilio_webhook_url: str = field(default_factory=lambda: _env("SP_TWILIO_WEBHOOK_URL", ""))
     twilio_api_url: str = field(default_factory=lambda: _env("SP_TWILIO_API_URL", "https://api.twilio.com"))
 
+    # Privacy: conversations are deleted or anonymised after this many days (open cases excepted).
+    retention_days: float = field(default_factory=lambda: float(_env("SP_RETENTION_DAYS", "90")))
+
     # One Rasa server by default (the local one); several, comma-separated, share the tracker store.
     rasa_urls: str = field(default_factory=lambda: _env("SP_RASA_URL", ""))
 
@@ -85,6 +88,10 @@ class Settings:
 
     def database_url(self) -> str:
         return self.db_url or f"sqlite:///{self.var_dir / 'gateway.db'}"
+
+    def tracker_store_url(self) -> str:
+        """SQLAlchemy URL of Rasa's tracker store (for retention; Rasa itself reads endpoints.yml)."""
+        return self.tracker_url or f"sqlite:///{self.tracker_db_path()}"
 
     def tracker_db_path(self) -> str:
         return self.tracker_db or str(self.var_dir / "rasa_tracker.db")
@@ -113,7 +120,7 @@ class Settings:
             "SP_LOCK_STORE_PORT": str(lock.port or 6379) if lock else "",
             "SP_LOCK_STORE_DB": (lock.path.strip("/") or "1") if lock else "",
             # a Rasa server that dies holding a conversation's lock frees it after this many seconds
-            "TICKET_LOCK_LIFETIME": _env("TICKET_LOCK_LIFETIME", "10"),
+            "TICKET_LOCK_LIFETIME": _env("TICKET_LOCK_LIFETIME", "5"),
             "SP_RASA_CHANNEL_TOKEN": self.secret("channel_token", self.channel_token),
             "SP_DATA_DIR": str(self.data_dir),
             "RASA_TELEMETRY_ENABLED": "false",

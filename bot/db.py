@@ -27,4 +27,26 @@ def open_engine(url: str) -> sa.engine.Engine:
     if engine.dialect.name == "sqlite":
         sa.event.listen(engine, "connect", _sqlite_pragmas)
     metadata.create_all(engine)
+    add_missing_columns(engine)
     return engine
+
+
+def add_missing_columns(engine: sa.engine.Engine) -> list[str]:
+    """The one kind of schema change we make: a new nullable column on an existing table.
+
+    create_all() makes new tables but never alters old ones; this adds what a newer version
+    defines, so an existing database keeps working after an upgrade."""
+    inspector = sa.inspect(engine)
+    added = []
+    for table in metadata.sorted_tables:
+        if not inspector.has_table(table.name):
+            continue
+        present = {c["name"] for c in inspector.get_columns(table.name)}
+        for column in table.columns:
+            if column.name in present or not column.nullable:
+                continue
+            kind = column.type.compile(dialect=engine.dialect)
+            with engine.begin() as conn:
+                conn.execute(sa.text(f'ALTER TABLE {table.name} ADD COLUMN "{column.name}" {kind}'))
+            added.append(f"{table.name}.{column.name}")
+    return added

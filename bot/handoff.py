@@ -25,6 +25,7 @@ import sqlalchemy as sa
 from cryptography.fernet import Fernet, InvalidToken
 
 from bot.db import metadata
+from bot.stats import record_claim_wait
 
 OPEN, CLAIMED, RELEASED, CLOSED = "open", "claimed", "released", "closed"
 GAVE_UP = 1_000_000  # outbox attempts value of a delivery that will not be retried
@@ -75,6 +76,7 @@ outbox = sa.Table(
     sa.Column("sent_at", sa.Float),
     sa.Column("attempts", sa.Integer, nullable=False, default=0),
     sa.Column("last_error", sa.String(200)),
+    sa.Column("lease_until", sa.Float),  # a gateway process is sending it (several run side by side)
 )
 audit = sa.Table(
     "counsellor_audit",
@@ -322,12 +324,16 @@ class Handoff:
         """Take ownership; exactly one counsellor can win."""
         self._check_counsellor(counsellor)
         with self.engine.begin() as conn:
+            now = self.clock()
             won = conn.execute(
                 escalations.update()
                 .where(escalations.c.id == escalation_id, escalations.c.status == OPEN)
-                .values(status=CLAIMED, counsellor=counsellor, claimed_at=self.clock())
+                .values(status=CLAIMED, counsellor=counsellor, claimed_at=now)
             ).rowcount
             self._audit(conn, counsellor, "claim" if won else "claim_refused", escalation_id)
+            if won:
+                created = conn.execute(sa.select(escalations.c.created_at).where(escalations.c.id == escalation_id))
+                record_claim_wait(conn, now - float(created.scalar_one()), now)
         if not won:
             raise AlreadyClaimed(f"escalation {escalation_id} is not open")
         escalation = self.get(escalation_id)
@@ -434,6 +440,26 @@ class Handoff:
             ).all()
         return [self._row(r) for r in rows]
 
+    def postpone(self, delivery_id: int, seconds: float) -> None:
+        """Retry this delivery no sooner than ``seconds`` from now (backoff, shared by all processes)."""
+        with self.engine.begin() as conn:
+            conn.execute(outbox.update().where(outbox.c.id == delivery_id).values(lease_until=self.clock() + seconds))
+
+    def take_notification(self, escalation_id: int) -> bool:
+        """Exactly one gateway process announces a new escalation to the counsellors."""
+        with self.engine.begin() as conn:
+            won = conn.execute(
+                escalations.update()
+                .where(escalations.c.id == escalation_id, escalations.c.notified_at.is_(None))
+                .values(notified_at=self.clock())
+            ).rowcount
+        return bool(won)
+
+    def untake_notification(self, escalation_id: int) -> None:
+        """The announcement failed: let the next tick (of any process) try again."""
+        with self.engine.begin() as conn:
+            conn.execute(escalations.update().where(escalations.c.id == escalation_id).values(notified_at=None))
+
     def mark_notified(self, escalation_id: int) -> None:
         with self.engine.begin() as conn:
             conn.execute(escalations.update().where(escalations.c.id == escalation_id).values(notified_at=self.clock()))
@@ -461,16 +487,30 @@ class Handoff:
                 ).inserted_primary_key[0]
             )
 
-    def pending_deliveries(self, channel: str, limit: int = 50, max_attempts: int = GAVE_UP) -> list[Delivery]:
-        """Unsent messages, oldest first (those that failed ``max_attempts`` times are left recorded)."""
+    def pending_deliveries(
+        self, channel: str, limit: int = 50, max_attempts: int = GAVE_UP, lease_seconds: float | None = None
+    ) -> list[Delivery]:
+        """Unsent messages, oldest first (those that failed ``max_attempts`` times are left recorded).
+
+        With ``lease_seconds``, only messages this process has leased: when several gateway
+        processes deliver from one database, each message is sent by one of them."""
+        now = self.clock()
         condition = sa.and_(outbox.c.channel == channel, outbox.c.sent_at.is_(None), outbox.c.attempts < max_attempts)
-        with self.engine.connect() as conn:
-            rows = conn.execute(
-                sa.select(outbox)
-                .where(condition)
-                .order_by(outbox.c.id)
-                .limit(limit)
-            ).all()
+        if lease_seconds is not None:
+            condition = sa.and_(condition, sa.or_(outbox.c.lease_until.is_(None), outbox.c.lease_until < now))
+        with self.engine.begin() as conn:
+            rows = conn.execute(sa.select(outbox).where(condition).order_by(outbox.c.id).limit(limit)).all()
+            if lease_seconds is not None:
+                leased = []
+                for row in rows:
+                    won = conn.execute(
+                        outbox.update()
+                        .where(outbox.c.id == row.id, sa.or_(outbox.c.lease_until.is_(None), outbox.c.lease_until < now))
+                        .values(lease_until=now + lease_seconds)
+                    ).rowcount
+                    if won:
+                        leased.append(row)
+                rows = leased
         return [
             Delivery(r.id, r.escalation_id, r.user_key, r.channel, self._open(r.address), r.text, r.attempts) for r in rows
         ]

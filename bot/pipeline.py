@@ -24,6 +24,7 @@ from bot.langid import LanguageIdentifier
 from bot.profiles import Profile, ProfileStore, user_key
 from bot.rasa_client import RasaClient, RasaUnavailable
 from bot.risk.screener import RiskResult, Screener
+from bot.stats import record_turn
 from bot.text import CleanText, normalize
 from bot.topics import TOPIC_OF_INTENT
 
@@ -106,7 +107,12 @@ class Pipeline:
         ``country_hint`` (e.g. from an SMS number's calling code) is used until she names a country."""
         key = user_key(self.pepper, channel, user_id)
         async with self._locks[key]:
-            return await self._handle(channel, user_id, key, raw, country_hint)
+            turn = await self._handle(channel, user_id, key, raw, country_hint)
+        try:  # anonymous counters for the NGO; never allowed to cost her the reply
+            record_turn(self.handoff.engine, channel, turn.language, turn.topic, turn.escalate)
+        except Exception as error:  # noqa: BLE001
+            log.error("stats not recorded (%s)", type(error).__name__)
+        return turn
 
     async def _handle(
         self, channel: str, address: str, key: str, raw: bytes | str | None, country_hint: str | None = None

@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 from dataclasses import dataclass, field
 from typing import Any
 
 import httpx
+
+
+ROUNDS, RETRY_PAUSE = 2, 1.0
 
 
 class RasaUnavailable(Exception):
@@ -48,14 +52,21 @@ class RasaClient:
 
     async def _post(self, sender: str, path: str, body: dict[str, Any]) -> dict[str, Any]:
         error: Exception | None = None
-        for client in self._order(sender):
-            try:
-                reply = await client.post(path, json=body)
-                reply.raise_for_status()
-                result: dict[str, Any] = reply.json()
-                return result
-            except (httpx.HTTPError, ValueError) as failure:
-                error = failure  # try the next server; the tracker store is shared
+        # Two rounds: a server that takes over a dead one's conversation may first refuse it
+        # (Rasa's LockError while the dead server's lock expires); a moment later it answers.
+        for attempt in range(ROUNDS):
+            if attempt:
+                await asyncio.sleep(RETRY_PAUSE)
+            for client in self._order(sender):
+                try:
+                    reply = await client.post(path, json=body)
+                    reply.raise_for_status()
+                    result: dict[str, Any] = reply.json()
+                    return result
+                except (httpx.HTTPError, ValueError) as failure:
+                    error = failure  # try the next server; the tracker store is shared
+            if len(self._clients) == 1:
+                break  # one server: the pipeline's fallback answers at once
         raise RasaUnavailable(type(error).__name__) from error
 
     async def send(self, sender: str, text: str, metadata: dict[str, Any]) -> RasaTurn:

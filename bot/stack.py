@@ -72,6 +72,23 @@ def _ready(url: str) -> bool:
         return False
 
 
+def actions_command(settings: Settings) -> list[str]:
+    return [sys.executable, "-m", "rasa_sdk", "--actions", "actions", "--port", str(settings.action_port)]
+
+
+def rasa_command(settings: Settings, model: Path) -> list[str]:
+    files = ["--endpoints", "endpoints.yml", "--credentials", "credentials.yml"]
+    where = ["--port", str(settings.rasa_port), "--interface", settings.rasa_host]
+    return [sys.executable, "-m", "rasa", "run", "--model", str(model), *files, *where]
+
+
+def exec_server(settings: Settings, which: str) -> None:
+    """Replace this process with the Rasa server or the action server (containers, systemd)."""
+    command = rasa_command(settings, ensure_model(settings)) if which == "rasa" else actions_command(settings)
+    os.chdir(ROOT)
+    os.execve(command[0], command, child_env(settings))  # noqa: S606 - our own fixed command line
+
+
 class Stack:
     """The Rasa server and the action server, started for the local bot."""
 
@@ -92,32 +109,9 @@ class Stack:
         logs.mkdir(parents=True, exist_ok=True)
         env = child_env(self.settings)
         if not _ready(self.actions_health):
-            self._spawn(
-                [sys.executable, "-m", "rasa_sdk", "--actions", "actions", "--port", str(self.settings.action_port)],
-                env,
-                logs / "actions.log",
-            )
+            self._spawn(actions_command(self.settings), env, logs / "actions.log")
         if not _ready(self.rasa_health):
-            self._spawn(
-                [
-                    sys.executable,
-                    "-m",
-                    "rasa",
-                    "run",
-                    "--model",
-                    str(model),
-                    "--endpoints",
-                    "endpoints.yml",
-                    "--credentials",
-                    "credentials.yml",
-                    "--port",
-                    str(self.settings.rasa_port),
-                    "--interface",
-                    self.settings.rasa_host,
-                ],
-                env,
-                logs / "rasa.log",
-            )
+            self._spawn(rasa_command(self.settings, model), env, logs / "rasa.log")
         deadline = time.monotonic() + timeout
         while not (_ready(self.actions_health) and _ready(self.rasa_health)):
             for process in self.processes:

@@ -180,3 +180,32 @@ def test_counsellor_reads_are_audited(handoff: Handoff, db_url: str) -> None:
     with sa.create_engine(db_url).connect() as conn:
         rows = conn.execute(sa.text("select counsellor, action, escalation_id from counsellor_audit")).all()
     assert ("alice", "read_transcript", number) in rows and ("alice", "claim", number) in rows
+
+
+def test_two_gateway_processes_never_send_one_message_twice(db_url: str) -> None:
+    engine = open_engine(db_url)
+    first, second = Handoff(engine, "pepper", ["alice"]), Handoff(open_engine(db_url), "pepper", ["alice"])
+    ids = {first.queue_message(f"user-{i}", "sms", f"+6681000{i:04d}", f"reply {i}") for i in range(20)}
+    mine = first.pending_deliveries("sms", lease_seconds=60)
+    theirs = second.pending_deliveries("sms", lease_seconds=60)
+    assert {d.id for d in mine} == ids and theirs == []  # leased: the other process waits
+    for delivery in mine[:5]:
+        first.mark_failed(delivery.id, "network")
+        first.postpone(delivery.id, -1)  # backoff over: any process may retry it
+    assert {d.id for d in second.pending_deliveries("sms", lease_seconds=60)} == {d.id for d in mine[:5]}
+
+
+def test_an_older_database_gets_new_columns(tmp_path: Path) -> None:
+    import sqlalchemy as sa
+
+    url = f"sqlite:///{tmp_path / 'old.db'}"
+    old = sa.create_engine(url)
+    with old.begin() as conn:  # the outbox as an earlier version created it
+        conn.execute(sa.text(
+            "create table outbox (id integer primary key, escalation_id integer, user_key varchar(64) not null,"
+            " channel varchar(16) not null, address text not null, text text not null, created_at float not null,"
+            " sent_at float, attempts integer not null, last_error varchar(200))"
+        ))  # fmt: skip
+    handoff = Handoff(open_engine(url), "pepper", ["alice"])
+    handoff.queue_message("u", "sms", "+66810000000", "hello")
+    assert [d.text for d in handoff.pending_deliveries("sms", lease_seconds=30)] == ["hello"]

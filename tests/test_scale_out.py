@@ -32,7 +32,9 @@ class Cluster:
     def gateway(self, *indexes: int) -> Settings:
         """Gateway settings talking to the given Rasa server(s) (several = failover)."""
         urls = ",".join(f"http://127.0.0.1:{self.instances[i].rasa_port}" for i in indexes)
-        return dataclasses.replace(self.instances[indexes[0]], rasa_urls=urls)
+        # a turn moved off a dead server waits for its lock to expire (TICKET_LOCK_LIFETIME) behind
+        # the other users' turns: give it more than the default 15 s before falling back
+        return dataclasses.replace(self.instances[indexes[0]], rasa_urls=urls, rasa_timeout=40.0)
 
 
 @pytest.fixture(scope="module")
@@ -77,9 +79,7 @@ def collapse(texts: list[str]) -> list[str]:
     return [t for i, t in enumerate(texts) if i == 0 or texts[i - 1] != t]
 
 
-def test_one_conversation_alternates_between_two_rasa_servers_and_two_gateways(
-    cluster: Cluster, catalog: Catalog
-) -> None:
+def test_one_conversation_alternates_between_two_rasa_servers_and_two_gateways(cluster: Cluster, catalog: Catalog) -> None:
     user = "alternating-user"
     # payloads, so the test is about state, not NLU: the job-offer check is a Rasa form whose
     # progress lives in the shared tracker

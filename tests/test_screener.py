@@ -18,12 +18,12 @@ MAX_FALSE_ESCALATION = 0.03
 # Languages measured below the targets on their evaluation set (README "Risk screening"). Each is
 # held to what it reaches today so a regression fails; the targets stay 100% recall / <= 3% false
 # escalations, and a language leaves these lists when it meets them.
-# measured 2026-11-23 (machine-drafted lexicons; en, th, tl, zh tuned on their sets, the others not yet)
+# measured 2026-11-23 (machine-drafted lexicons; en, th, tl, zh, vi, ru tuned on their sets, the others not yet)
 RECALL_BELOW_TARGET: dict[str, float] = {
-    "id": 0.46, "km": 0.56, "my": 0.60, "ro": 0.63, "ru": 0.56, "uk": 0.60,
+    "id": 0.46, "km": 0.56, "my": 0.60, "ro": 0.63, "uk": 0.60,
 }  # fmt: skip
 FALSE_ESCALATION_ABOVE_TARGET: dict[str, float] = {
-    "km": 0.034, "my": 0.134, "ro": 0.067, "ru": 0.067, "uk": 0.067,
+    "km": 0.034, "my": 0.134, "ro": 0.067, "uk": 0.067,
 }  # fmt: skip
 
 
@@ -124,3 +124,18 @@ def test_lexicons_are_reviewed_like_content() -> None:
         data = yaml.safe_load(path.read_text(encoding="utf-8"))
         assert data["language"] == path.stem
         assert data["review"] in {"machine_drafted", "native_reviewed", "clinically_reviewed"}
+
+
+def test_a_gap_allows_up_to_three_words_between() -> None:
+    """ ".." must survive folding (fold squeezes repeated characters; phrases are folded word by word)."""
+    screener = Screener(
+        {"documents_taken": "urgent"},
+        {
+            "en": {"categories": {"documents_taken": ["took* .. passport"]}},
+            "ru": {"categories": {"documents_taken": ["забрал* .. паспорт"]}},
+        },
+    )
+    assert screener.screen("they took my passport").urgent
+    assert screener.screen("he took my red old passport").urgent
+    assert not screener.screen("he took the bus to the office to renew the passport").urgent  # 5 words between
+    assert screener.screen("забрали мой паспорт").urgent

@@ -347,11 +347,17 @@ class TelegramBot:
         if chat is None:
             return
         for escalation in self.handoff.unnotified():
+            if not self.handoff.take_notification(escalation.id):
+                continue  # another gateway process posts this card
             markup = InlineKeyboardMarkup(
                 [[InlineKeyboardButton(f"Claim #{escalation.id}", callback_data=f"claim:{escalation.id}")]]
             )
             text = self._card_text(escalation)
-            sent = await with_retries(self._bot.send_message, chat, text, reply_markup=markup)
+            try:
+                sent = await with_retries(self._bot.send_message, chat, text, reply_markup=markup)
+            except Exception:
+                self.handoff.untake_notification(escalation.id)
+                raise
             self._record_group_message(sent.message_id, escalation.id, is_card=True)
             with self.handoff.engine.begin() as conn:
                 last = conn.execute(sa.select(sa.func.max(transcript.c.id))).scalar()
@@ -489,7 +495,7 @@ class TelegramBot:
     async def tick(self) -> None:
         """Timeout notices, queued messages to users, cards and relays to the group."""
         notify_overdue(self.handoff, self.pipeline.catalog, self.config.claim_timeout_seconds)
-        for delivery in self.handoff.pending_deliveries(CHANNEL):
+        for delivery in self.handoff.pending_deliveries(CHANNEL, lease_seconds=60):
             try:
                 chat_id = int(delivery.address)
                 await self._send(chat_id, Message(delivery.text))
@@ -517,7 +523,7 @@ class ReplayGuard:
 
 
 def webhook_app(application: Application, secret: str, path: str = "/telegram/webhook") -> web.Application:
-    """Our own web app: Telegram's POSTs (secret token checked) feed the update queue."""
+    """Our own web app: Telegram's POSTs (secret token checked) are handled before they are acknowledged."""
     replay = ReplayGuard()
 
     async def receive(request: web.Request) -> web.Response:
@@ -531,7 +537,9 @@ def webhook_app(application: Application, secret: str, path: str = "/telegram/we
         if update is None:
             return web.json_response({"error": "malformed update"}, status=400)
         if replay.first_time(update.update_id):
-            await application.update_queue.put(update)
+            # Processed before the 200: if this process dies first, Telegram sends the update again,
+            # so an accepted message is never lost (at-least-once; replays are dropped above).
+            await application.process_update(update)
         return web.json_response({"ok": True})
 
     async def healthcheck(_: web.Request) -> web.Response:

@@ -111,12 +111,18 @@ class Screener:
             out.add(" ".join(skeleton(w) for w in tokens(folded)))
         return {v for v in out if v}
 
+    @staticmethod
+    def _fold_phrase(source: str) -> str:
+        """fold() word by word, keeping the ".." gap (fold would squeeze it to one dot)."""
+        return " ".join(".." if part == ".." else fold(part).strip() for part in source.split()).strip()
+
     def _phrase_ids(self, source: str) -> list[int]:
-        folded = fold(source).strip()
+        folded = self._fold_phrase(source)
         if not folded:
             raise ValueError(f"empty risk phrase {source!r}")
         compiled: list[Phrase] = []
-        if is_no_space_script(folded) and not any(is_latin(w) or is_cyrillic(w) for w in tokens(folded)):
+        gap = ".." in folded.split()
+        if not gap and is_no_space_script(folded) and not any(is_latin(w) or is_cyrillic(w) for w in tokens(folded)):
             compiled.append(Phrase(source, substring=squeeze(folded)))
         else:
             words = self._words(folded, on_skeleton=False)

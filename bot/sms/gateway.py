@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import time
 from collections import defaultdict
 from dataclasses import dataclass
 
@@ -70,7 +69,6 @@ class SmsGateway:
         self._wake = asyncio.Event()
         self._in_flight: set[int] = set()
         self._user_locks: defaultdict[str, asyncio.Lock] = defaultdict(asyncio.Lock)
-        self._retry_at: dict[int, float] = {}
         self._tasks: set[asyncio.Task[None]] = set()
 
     def key(self, phone: str) -> str:
@@ -220,12 +218,10 @@ class SmsGateway:
 
     # -- outbound -----------------------------------------------------------------------------
     async def deliver(self) -> int:
-        """Send what is due in the outbox; returns how many were sent."""
+        """Send what is due in the outbox (leased, so two gateways never send one twice)."""
         sent = 0
-        now = time.monotonic()
-        for delivery in self.handoff.pending_deliveries(CHANNEL, max_attempts=self.settings.max_attempts):
-            if self._retry_at.get(delivery.id, 0.0) > now:
-                continue
+        leased = self.handoff.pending_deliveries(CHANNEL, max_attempts=self.settings.max_attempts, lease_seconds=60)
+        for delivery in leased:
             if delivery.escalation_id is not None and self.store.opted_out(delivery.user_key):
                 self.handoff.mark_failed(delivery.id, "opted_out", final=True)
                 continue
@@ -237,12 +233,10 @@ class SmsGateway:
                 await provider.send(delivery.address, text)
             except SendFailed as failure:
                 self.handoff.mark_failed(delivery.id, failure.reason, final=not failure.retry)
-                backoff = min(2.0 ** (delivery.attempts + 1), 300.0)
-                self._retry_at[delivery.id] = now + backoff
+                self.handoff.postpone(delivery.id, min(2.0 ** (delivery.attempts + 1), 300.0))
                 log.warning("sms send failed (%s, attempt %d): %s", provider.name, delivery.attempts + 1, failure.reason)
                 continue
             self.handoff.mark_sent(delivery.id, forget=delivery.escalation_id is None)
-            self._retry_at.pop(delivery.id, None)
             sent += 1
         return sent
 
