@@ -9,7 +9,6 @@ from typing import Any
 
 import httpx
 
-
 ROUNDS, RETRY_PAUSE = 2, 1.0
 
 
