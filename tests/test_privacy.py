@@ -85,9 +85,9 @@ def test_stats_are_anonymous_counts_with_a_table_and_a_chart(live_settings: Sett
 def test_logs_carry_no_message_text_and_no_numbers(live_settings: Settings, caplog) -> None:  # type: ignore[no-untyped-def]
     import logging
 
-    secret_words = "my boss Somchai took my passport at Soi 7, call me on +66812223344"
+    private_message = "my boss Somchai took my passport at Soi 7, call me on +66812223344"
     with caplog.at_level(logging.DEBUG):
-        Conversation(live_settings, "+66812223344").say("hello there", secret_words, "what are my rights in Thailand?")
+        Conversation(live_settings, "+66812223344").say("hello there", private_message, "what are my rights in Thailand?")
     logged = "\n".join(record.getMessage() for record in caplog.records if record.name.startswith("bot"))
     assert "escalation id=" in logged  # the gateway did log the event...
     for leak in ("Somchai", "Soi 7", "66812223344", "passport", "rights in Thailand", "hello there"):
