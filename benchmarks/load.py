@@ -4,7 +4,8 @@ database, Redis locks; real servers from the Debian packages, started here).
 
     python -m benchmarks.load [--users 10 50 200] [--messages 600]   (or: make benchmark-load)
 
-Each user sends held-out messages one after another (no think time: saturation) through the
+Each user sends held-out messages (ones the screener does not escalate) one after another
+(no think time: saturation) through the
 gateway pipeline -> Rasa HTTP -> action server. Bounded: at most --messages per run.
 """
 
@@ -20,16 +21,26 @@ from pathlib import Path
 
 from benchmarks.performance import sample_messages
 from bot.cli import open_pipeline
-from bot.config import Settings
+from bot.config import ROOT, Settings
 from bot.evaluation import percentile
+from bot.risk.screener import load_screener
 from bot.stack import Stack, ensure_model
+from bot.text import normalize
 from tests.kannel import free_port
 from tests.services import Postgres, Redis
 
 
-async def load(settings: Settings, users: int, total: int) -> tuple[list[float], float, int]:
+def ordinary_messages(count: int) -> list[str]:
+    """Held-out messages the screener does not escalate: an escalated user is handed to a
+    counsellor and never reaches Rasa again, which would measure the wrong path."""
+    screener = load_screener(ROOT / "data")
+    pool = [t for t in sample_messages(count * 3) if not screener.screen(normalize(t).text).urgent]
+    return [pool[i % len(pool)] for i in range(count)]
+
+
+async def load(settings: Settings, users: int, total: int, run_id: str) -> tuple[list[float], float, int]:
     per_user = max(1, total // users)
-    texts = sample_messages(users * per_user)
+    texts = ordinary_messages(users * per_user)
     latencies: list[float] = []
     fallbacks = 0
     async with open_pipeline(settings) as pipeline:
@@ -39,7 +50,7 @@ async def load(settings: Settings, users: int, total: int) -> tuple[list[float],
             nonlocal fallbacks
             for turn in range(per_user):
                 started = time.perf_counter()
-                result = await pipeline.handle("bench", f"load-{users}-{index}", texts[index * per_user + turn])
+                result = await pipeline.handle("bench", f"load-{run_id}-{users}-{index}", texts[index * per_user + turn])
                 latencies.append((time.perf_counter() - started) * 1000)
                 fallbacks += "rasa_unavailable" in result.notes
 
@@ -82,7 +93,8 @@ def main() -> None:
         for label, rasa_urls in (("1 Rasa + 1 actions", urls[0]), ("2 Rasa + 2 actions", ",".join(urls))):
             gateway = dataclasses.replace(instances[0], rasa_urls=rasa_urls)
             for users in args.users:
-                latencies, elapsed, fallbacks = asyncio.run(load(gateway, users, args.messages))
+                run_id = f"{len(rasa_urls.split(','))}x"
+                latencies, elapsed, fallbacks = asyncio.run(load(gateway, users, args.messages, run_id))
                 rows.append((label, users, len(latencies), len(latencies) / elapsed, latencies, fallbacks))
                 print(f"  {label}, {users} users: {len(latencies) / elapsed:.1f} msg/s", flush=True)
     finally:
