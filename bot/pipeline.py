@@ -359,6 +359,12 @@ class Pipeline:
             for m in result.messages
             if m.get("text")
         ]
+        if not replies:
+            # Rasa answered but said nothing: its action server is down or failing. Never silence.
+            log.error("rasa answered without a message (intent=%s); answering with helplines", intent)
+            fallback = self._unavailable(profile, language)
+            fallback.intent, fallback.confidence = intent, result.confidence
+            return fallback
         log.info("turn intent=%s topic=%s lang=%s", intent, topic, language)
         return Turn(
             language=language,

@@ -107,6 +107,28 @@ def test_one_conversation_alternates_between_two_rasa_servers_and_two_gateways(c
     assert user_texts(cluster.tracker_url, sender) == script  # every turn, once, in order
 
 
+def test_a_dead_or_slow_action_server_still_gets_her_an_answer(cluster: Cluster, catalog: Catalog) -> None:
+    second = cluster.stacks[1]
+    actions = second.processes[0]  # started before its Rasa server
+    actions.kill()
+    actions.wait()
+
+    async def run() -> list[str]:
+        async with open_pipeline(cluster.gateway(1)) as gateway:
+            turn = await gateway.handle("test", "actions-down-user", "what are my rights?")
+            danger = await gateway.handle("test", "actions-down-user-2", "help they locked me in and took my passport")
+            assert danger.escalate and danger.risk_level == "urgent"  # the screener needs no Rasa at all
+            gateway.handoff.end_by_user(danger.escalation_id)  # type: ignore[arg-type]
+            return [m.text for m in turn.replies]
+
+    try:
+        texts = asyncio.run(run())
+        assert texts and texts[0] == catalog.text("service_unavailable", "en")  # hotlines, not silence
+    finally:
+        second.processes.remove(actions)
+        second.start(ensure_model(cluster.instances[1]))  # back for the next test
+
+
 def test_killing_a_rasa_server_mid_load_loses_no_accepted_message(cluster: Cluster) -> None:
     users, per_user = 8, 6
     messages = [f"what are my rights? ({n})" if n % 2 else f"give me the hotline number ({n})" for n in range(per_user)]
