@@ -18,12 +18,12 @@ MAX_FALSE_ESCALATION = 0.03
 # Languages measured below the targets on their evaluation set (README "Risk screening"). Each is
 # held to what it reaches today so a regression fails; the targets stay 100% recall / <= 3% false
 # escalations, and a language leaves these lists when it meets them.
-# measured 2026-11-23 (machine-drafted lexicons; en, th, tl, zh, vi, ru, id, ro, uk tuned on their sets, the others not yet)
+# measured 2026-11-23 (machine-drafted lexicons; en, th, tl, zh, vi, ru, id, ro, uk, km tuned on their sets, the others not yet)
 RECALL_BELOW_TARGET: dict[str, float] = {
-    "km": 0.56, "my": 0.60,
+    "my": 0.60,
 }  # fmt: skip
 FALSE_ESCALATION_ABOVE_TARGET: dict[str, float] = {
-    "km": 0.034, "my": 0.134,
+    "my": 0.134,
 }  # fmt: skip
 
 
