@@ -129,6 +129,34 @@ def test_a_dead_or_slow_action_server_still_gets_her_an_answer(cluster: Cluster,
         second.start(ensure_model(cluster.instances[1]))  # back for the next test
 
 
+def test_two_gateway_processes_share_one_conversation(cluster: Cluster, catalog: Catalog) -> None:
+    """Real OS processes (`python -m bot ask`), each on its own Rasa server, one shared database."""
+    import json
+    import subprocess
+    import sys
+
+    from bot.config import ROOT
+
+    user = "process-user"
+    script = ["/job_offer", "/affirm", "/deny", "/affirm"]
+    expected = ["job_check_offer", "job_check_q_fee", "job_check_q_passport", "job_check_q_contract"]
+    for index, (text, key) in enumerate(zip(script, expected, strict=True)):
+        instance = cluster.instances[index % 2]
+        env = {
+            **os.environ,
+            "SP_VAR_DIR": str(instance.var_dir),
+            "SP_DB_URL": instance.db_url,
+            "SP_RASA_URL": f"http://127.0.0.1:{instance.rasa_port}",
+        }
+        done = subprocess.run(
+            [sys.executable, "-m", "bot", "ask"], input=json.dumps({"user": user, "text": text}) + "\n",
+            capture_output=True, text=True, cwd=ROOT, env=env, timeout=180,
+        )  # fmt: skip
+        assert done.returncode == 0, done.stderr[-2000:]
+        replies = json.loads(done.stdout.strip().splitlines()[-1])["replies"]
+        assert any(catalog.text(key, "en") in r for r in replies), (key, replies)
+
+
 def test_killing_a_rasa_server_mid_load_loses_no_accepted_message(cluster: Cluster) -> None:
     users, per_user = 8, 6
     messages = [f"what are my rights? ({n})" if n % 2 else f"give me the hotline number ({n})" for n in range(per_user)]
@@ -160,3 +188,4 @@ def test_killing_a_rasa_server_mid_load_loses_no_accepted_message(cluster: Clust
     for index in range(users):
         stored = user_texts(cluster.tracker_url, user_key(pepper, "test", f"load-user-{index}"))
         assert collapse(stored) == messages, index
+
