@@ -9,7 +9,7 @@ export PYTHONPATH := $(CURDIR)
 .PHONY: help setup train run counsellor validate lint test-stories pytest test eval eval-risk benchmark benchmark-telegram benchmark-sms benchmark-load sms clean
 
 help: ## list the commands
-	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-13s %s\n", $$1, $$2}'
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-19s %s\n", $$1, $$2}'
 
 setup: ## create .venv (Python 3.10) with the pinned dependencies
 	@bash scripts/setup.sh
@@ -47,10 +47,7 @@ eval-risk: setup ## risk screener: recall / false escalations per language, late
 benchmark-telegram: train ## Telegram channel: updates/s and p95 latency at 20 concurrent users
 	$(PY) -m benchmarks.telegram
 
-benchmark-benchmark-load: train ## load at 10/50/200 users, 1 vs 2 Rasa instances (PostgreSQL + Redis, started for you)
-	$(PY) -m benchmarks.load
-
-sms: train ## SMS: segments per answer per language, MO->MT latency through real Kannel
+benchmark-sms: train ## SMS: segments per answer per language, MO->MT latency through real Kannel
 	$(PY) -m benchmarks.sms
 
 benchmark-load: train ## load at 10/50/200 users, 1 vs 2 Rasa instances (PostgreSQL + Redis, started for you)
