@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import yaml
@@ -29,3 +30,10 @@ def test_kannel_template_renders_with_the_safety_settings(tmp_path: Path) -> Non
     conf = render("http://127.0.0.1:8090", "key", "user", "pw", "admin", tmp_path, tmp_path)
     assert "mo-recode = true" in conf and "log-level = 2" in conf and "key=key" in conf
     assert "{" not in conf.replace("%", "")  # every placeholder filled
+
+
+def test_makefile_targets_are_unique_and_each_documented_command_exists() -> None:
+    targets = re.findall(r"^([a-z-]+):", (ROOT / "Makefile").read_text(encoding="utf-8"), flags=re.MULTILINE)
+    assert len(targets) == len(set(targets)), "a repeated target silently overrides the first recipe"
+    documented = set(re.findall(r"`make ([a-z-]+)", (ROOT / "README.md").read_text(encoding="utf-8")))
+    assert documented and documented <= set(targets), documented - set(targets)
