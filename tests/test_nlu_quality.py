@@ -18,7 +18,7 @@ TARGET = 0.90
 # measured 2026-11-23 (all 11 enabled): en .813, th .878, my .841, km .813, zh .804, ru .890; at the
 # target but by less than 0.01, so also floored: vi .900, uk .901, ro .901. id .908 and tl .925 meet it.
 BELOW_TARGET: dict[str, float] = {
-    "en": 0.78, "th": 0.87, "my": 0.81, "km": 0.78, "zh": 0.77, "vi": 0.87, "uk": 0.87, "ro": 0.87,
+    "en": 0.79, "my": 0.84, "km": 0.80, "zh": 0.81,
 }  # fmt: skip
 
 
