@@ -135,3 +135,37 @@ def test_a_gap_allows_up_to_three_words_between() -> None:
     assert screener.screen("he took my red old passport").urgent
     assert not screener.screen("he took the bus to the office to renew the passport").urgent  # 5 words between
     assert screener.screen("забрали мой паспорт").urgent
+
+
+# tests/data/risk_unseen/<lang>.yml: a second set written after the lexicons were tuned and never
+# used to tune them (README "Risk screening"). It is the honest estimate for unseen wording, so it
+# is held only to overall floors a little under what it measured (2026-11-23: recall 0.777, false
+# escalations 0.077 over 11 languages); it must not become a tuning target.
+UNSEEN_DIR = ROOT / "tests" / "data" / "risk_unseen"
+UNSEEN_RECALL_FLOOR = 0.74
+UNSEEN_FALSE_ESCALATION_CEILING = 0.10
+
+
+def unseen_sets() -> dict[str, dict]:
+    return {p.stem: yaml.safe_load(p.read_text(encoding="utf-8")) for p in sorted(UNSEEN_DIR.glob("*.yml"))}
+
+
+def test_unseen_set_covers_every_language_and_category() -> None:
+    categories = set(yaml.safe_load((ROOT / "data" / "risk" / "categories.yml").read_text())["categories"])
+    sets = unseen_sets()
+    assert set(sets) == set(EVAL_LANGUAGES)
+    for language, data in sets.items():
+        assert data["language"] == language
+        urgent = [u["category"] for u in data["urgent"]]
+        assert len(urgent) == 20 and len(set(urgent)) == 10 and set(urgent) <= categories
+        assert len(data["benign"]) == 20 and sum(1 for b in data["benign"] if b.get("trap")) == 10
+        assert len(data["concern"]) == 5
+
+
+def test_unseen_wording_stays_above_the_measured_floor(screener: Screener) -> None:
+    sets = unseen_sets().values()
+    urgent = [u["text"] for d in sets for u in d["urgent"]]
+    benign = [b["text"] for d in sets for b in d["benign"]]
+    recall = sum(screener.screen(normalize(t).text).urgent for t in urgent) / len(urgent)
+    false = sum(screener.screen(normalize(t).text).urgent for t in benign) / len(benign)
+    assert recall >= UNSEEN_RECALL_FLOOR and false <= UNSEEN_FALSE_ESCALATION_CEILING, (recall, false)
