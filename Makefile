@@ -28,6 +28,7 @@ validate: setup ## rasa data validate --fail-on-warnings
 
 lint: setup ## ruff + mypy
 	$(PY) -m ruff check bot actions tests benchmarks scripts
+	$(PY) -m ruff format --check bot actions tests benchmarks scripts
 	$(PY) -m mypy bot actions
 
 test-stories: train ## dialogue test stories, failing on any prediction error

@@ -527,9 +527,7 @@ class Handoff:
         """One failed attempt; ``final`` (e.g. she opted out) means never try again - still recorded."""
         attempts = GAVE_UP if final else outbox.c.attempts + 1
         with self.engine.begin() as conn:
-            conn.execute(
-                outbox.update().where(outbox.c.id == delivery_id).values(attempts=attempts, last_error=error[:200])
-            )
+            conn.execute(outbox.update().where(outbox.c.id == delivery_id).values(attempts=attempts, last_error=error[:200]))
 
     def erase_user(self, user_key: str) -> None:
         """Her escalations, transcripts and queued messages, everywhere (cases stay counted, not kept)."""

@@ -99,9 +99,7 @@ class Pipeline:
         self.nlu_danger_urgent = nlu_danger_urgent
         self._locks: defaultdict[str, asyncio.Lock] = defaultdict(asyncio.Lock)
 
-    async def handle(
-        self, channel: str, user_id: str, raw: bytes | str | None, country_hint: str | None = None
-    ) -> Turn:
+    async def handle(self, channel: str, user_id: str, raw: bytes | str | None, country_hint: str | None = None) -> Turn:
         """Process one message; turns of one user are strictly sequential.
 
         ``country_hint`` (e.g. from an SMS number's calling code) is used until she names a country."""

@@ -188,4 +188,3 @@ def test_killing_a_rasa_server_mid_load_loses_no_accepted_message(cluster: Clust
     for index in range(users):
         stored = user_texts(cluster.tracker_url, user_key(pepper, "test", f"load-user-{index}"))
         assert collapse(stored) == messages, index
-

@@ -117,6 +117,15 @@ class Renderer:
                 parts.append(f"{country.name(language)} {emergency[0].number}")
         return self.t("emergency_all_countries", language, numbers="; ".join(parts))
 
+    def safety_net(self, language: str, country_code: str | None) -> str:
+        """A line for replies that did not understand her: danger in words the screener and the NLU
+        missed still gets a way to a counsellor (the help word escalates) and an emergency number."""
+        country = self.catalog.countries.get(country_code or self.catalog.default_country(language) or "")
+        emergency = [h for h in country.shown_hotlines() if h.emergency] if country else []
+        if not emergency:
+            return ""
+        return "\n" + self.t("safety_net", language, number=emergency[0].number)
+
     def organisations(self, country: Country, services: frozenset[str]) -> list[str]:
         orgs = [o for o in country.organisations if services & set(o.services)]
         return [f"• {o.name}" + (f" - {o.contact}" if o.contact else "") for o in orgs[:MAX_ORGANISATIONS]]
@@ -140,9 +149,10 @@ class Renderer:
         if intent in ("affirm", "deny", "stop", "inform_country"):
             return [Message(self.t("menu_prompt", language), self.menu_buttons(language))]
         if intent in ("out_of_scope", "nlu_fallback"):
-            return [Message(self.t(intent, language), self.menu_buttons(language))]
+            return [Message(self.t(intent, language) + self.safety_net(language, country_code), self.menu_buttons(language))]
         if intent not in COUNTRY_INTENTS:
-            return [Message(self.t("nlu_fallback", language), self.menu_buttons(language))]
+            text = self.t("nlu_fallback", language) + self.safety_net(language, country_code)
+            return [Message(text, self.menu_buttons(language))]
         messages = self.general_part(intent, language)
         code = country_code or self.catalog.default_country(language)
         country = self.catalog.countries.get(code or "")

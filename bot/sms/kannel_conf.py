@@ -1,6 +1,6 @@
 """Renders deploy/kannel/kannel.conf.template (the tests and deployers use the same file).
 
-    python -m bot.sms.kannel_conf > kannel.conf      (values from SP_KANNEL_* variables)
+python -m bot.sms.kannel_conf > kannel.conf      (values from SP_KANNEL_* variables)
 """
 
 from __future__ import annotations
