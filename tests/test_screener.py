@@ -169,3 +169,36 @@ def test_unseen_wording_stays_above_the_measured_floor(screener: Screener) -> No
     recall = sum(screener.screen(normalize(t).text).urgent for t in urgent) / len(urgent)
     false = sum(screener.screen(normalize(t).text).urgent for t in benign) / len(benign)
     assert recall >= UNSEEN_RECALL_FLOOR and false <= UNSEEN_FALSE_ESCALATION_CEILING, (recall, false)
+
+
+# Exclusions that would hide real danger: teenagers mask fear with laughter ("he said he'd kill me
+# lol", "muốn chết quá hihi"), "he's not joking" contains "joking", and parents and relatives are
+# among the people who sell, lock in and threaten children. Only whole idioms may be excluded
+# ("mum will kill me", "แม่จะฆ่า"), never the bare word.
+NEVER_AN_EXCLUSION = {
+    "lol", "lmao", "haha", "hahaha", "hehe", "hihi", "wkwk", "wkwkwk", "awokwok", "ngakak", "555", "kkk", "jk",
+    "joke", "joking", "kidding", "char", "charot", "chos", "bercanda", "canda", "glumesc", "gluma", "шучу", "жартую",
+    "ล้อเล่น", "နောက်တာ", "ဟားဟား", "哈哈", "笑死", "开玩笑", "開玩笑",
+    "mum", "mom", "dad", "parents", "mama", "papa", "ibu", "ayah", "tata", "nanay", "tatay", "ni mama", "ni nanay",
+    "mẹ", "bố", "má", "мама", "папа", "тато", "แม่", "พ่อ", "妈妈", "爸爸", "我妈", "teacher", "ครู", "老师",
+    "my friend", "my sister", "my brother", "my dad", "my mum", "my mom", "my parents", "my family", "boyfriend",
+    "ortu", "orang tua", "pacar", "keluarga", "bokap", "nyokap", "nanay ko", "tatay ko", "mama ko", "papa ko",
+    "bố mẹ", "ba mẹ", "พ่อแม่", "ผู้ปกครอง", "父母", "爸妈", "родители", "батьки", "părinții", "parintii",
+    "မိဘ", "အမေ", "အဖေ", "ម៉ែ", "ឪពុក", "ប៉ា",
+}  # fmt: skip
+
+
+def _exclusions(node: object) -> list[str]:
+    if isinstance(node, dict):
+        found = [str(x) for x in node.get("unless", [])]
+        return found + [x for k, v in node.items() if k != "unless" for x in _exclusions(v)]
+    if isinstance(node, list):
+        return [x for item in node for x in _exclusions(item)]
+    return []
+
+
+@pytest.mark.parametrize("language", EVAL_LANGUAGES)
+def test_laughter_family_and_joking_never_silence_danger(language: str) -> None:
+    lexicon = yaml.safe_load((ROOT / "data" / "risk" / f"{language}.yml").read_text(encoding="utf-8"))
+    broad = sorted({x for x in _exclusions(lexicon) if x.casefold() in NEVER_AN_EXCLUSION})
+    assert not broad, broad

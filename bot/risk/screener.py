@@ -10,8 +10,8 @@ Rule kinds (see data/risk/README.md):
   Thai/Burmese/Khmer/Chinese phrases match anywhere in the text (no spaces needed);
 - ``all``: groups of alternative phrases that must all occur somewhere in the message;
 - ``only``: a lone cry ("help", "sos") - the message holds nothing but cry words and fillers;
-- ``unless``: alternative phrases that cancel a rule (used sparingly, e.g. "my dad keeps
-  my passport in a drawer").
+- ``unless``: alternative phrases that cancel a rule (used sparingly, and only whole idioms such as
+  "my dad keep* .. passport" - never laughter, "joking" or a bare family word; a test checks this).
 """
 
 from __future__ import annotations
