@@ -38,6 +38,13 @@ _LABEL_ALIASES = {"ms": "id", "jv": "id", "su": "id", "min": "id", "ceb": "tl", 
 _WORD = regex.compile(r"[\p{L}\p{M}\p{N}]+")
 
 FUNCTION_WORD_WEIGHT = 0.6  # weight of the function-word share next to fastText's probability
+# Vietnamese typed without tone marks: every word is one syllable of a closed shape (onset, vowel
+# cluster, one of eight codas), which Tagalog, Indonesian, English and Romanian words rarely are.
+_VIETNAMESE_SYLLABLE = regex.compile(
+    r"^(?:ngh|ng|nh|ch|gh|gi|kh|ph|qu|th|tr|[bcdghklmnprstvx])?[aeiouy]{1,3}(?:ch|ng|nh|[cmnpt])?$"
+)
+VIETNAMESE_SYLLABLE_SHARE = 0.9  # from this share of well-formed syllables (4+ words) ...
+VIETNAMESE_SYLLABLE_WEIGHT = 1.0  # ... Vietnamese gets this much added to its score
 SHORT_MESSAGE_WORDS = 3  # messages this short never flip the language by statistics
 SWITCH_CONFIDENCE = 0.5
 PINNED_SWITCH_CONFIDENCE = 0.9
@@ -88,6 +95,12 @@ def load_function_words(path: Path) -> dict[str, list[str]]:
     import yaml
 
     return dict(yaml.safe_load(path.read_text(encoding="utf-8"))["function_words"])
+
+
+def vietnamese_syllable_share(words: list[str]) -> float:
+    """Share of ``words`` (lower-case, marks stripped) shaped like a Vietnamese syllable."""
+    letters = [w.replace("đ", "d") for w in words if not w.isdigit()]
+    return sum(bool(_VIETNAMESE_SYLLABLE.match(w)) for w in letters) / len(letters) if letters else 0.0
 
 
 def count_words(text: str) -> int:
@@ -182,6 +195,8 @@ class LanguageIdentifier:
             if vocabulary and words:
                 share = sum(w in vocabulary for w in words) / len(words)
                 scores[code] = scores.get(code, 0.0) + FUNCTION_WORD_WEIGHT * share
+        if "vi" in candidates and len(words) >= 4 and vietnamese_syllable_share(words) >= VIETNAMESE_SYLLABLE_SHARE:
+            scores["vi"] = scores.get("vi", 0.0) + VIETNAMESE_SYLLABLE_WEIGHT
         if not scores or max(scores.values()) == 0.0:
             return Detection(None, 0.0, "none")
         best = max(scores, key=scores.__getitem__)

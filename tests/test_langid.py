@@ -9,9 +9,9 @@ from bot.langid import LanguageIdentifier, count_words
 from tests.conftest import LANGUAGES, data_path, needs
 
 LONG_TARGET = 0.97
-# Measured below target (floor = measured): Vietnamese typed without any tone marks and made of
-# syllables that are also Tagalog words ("anh ay ...") is read as Tagalog (58/60).
-LONG_BELOW_TARGET = {"vi": 0.96}
+# Languages measured below the target would be floored here; none are since Vietnamese without
+# tone marks is recognised by its syllable shapes (58/60 -> 60/60, 2026-11-23).
+LONG_BELOW_TARGET: dict[str, float] = {}
 
 
 DETECTION_CASES = [
@@ -93,3 +93,19 @@ def test_heldout_accuracy_on_messages_of_four_words_or_more(identifier: Language
 def test_heldout_short_messages_never_flip_an_established_language(identifier: LanguageIdentifier, language: str) -> None:
     for message in _heldout()[language]["short"]:
         assert identifier.decide(message, language).language == language, message
+
+
+@pytest.mark.parametrize(
+    ("text", "language"),
+    [
+        ("toi muon di lam viec o nuoc ngoai co an toan khong", "vi"),
+        ("em bi giu ho chieu roi giup em voi", "vi"),
+        ("gusto ko pong magtrabaho sa ibang bansa", "tl"),
+        ("aku mau kerja di luar negeri aman gak", "id"),
+        ("vreau sa lucrez in strainatate e sigur", "ro"),
+    ],
+)
+def test_vietnamese_without_tone_marks_is_told_by_syllable_shape(
+    identifier: LanguageIdentifier, text: str, language: str
+) -> None:
+    assert identifier.detect(text).language == language
