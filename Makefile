@@ -6,7 +6,7 @@ export TF_CPP_MIN_LOG_LEVEL := 3
 export PYTHONPATH := $(CURDIR)
 
 .DEFAULT_GOAL := help
-.PHONY: help setup train run counsellor validate lint test-stories pytest test eval eval-risk benchmark benchmark-telegram benchmark-sms benchmark-load sms clean
+.PHONY: help setup train run counsellor validate lint test-stories pytest test eval eval-risk eval-risk-bot benchmark benchmark-telegram benchmark-sms benchmark-load sms clean
 
 help: ## list the commands
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-19s %s\n", $$1, $$2}'
@@ -44,6 +44,9 @@ eval: train ## NLU F1 and language-id accuracy tables (held-out data)
 
 eval-risk: setup ## risk screener: recall / false escalations per language, latency (add ARGS=--with-nlu)
 	$(PY) -m benchmarks.risk $(ARGS)
+
+eval-risk-bot: train ## the whole bot on the unseen risk set: urgent escalated, benign escalated
+	$(PY) -m benchmarks.risk_bot
 
 benchmark-telegram: train ## Telegram channel: updates/s and p95 latency at 20 concurrent users
 	$(PY) -m benchmarks.telegram
