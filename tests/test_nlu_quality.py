@@ -15,9 +15,9 @@ TARGET = 0.90
 # Languages measured below the target on the held-out set (see README "Quality"). Each is held to
 # its measured score minus 0.03 so that a regression still fails; remove a language from this
 # list as soon as its data reaches the target.
-# Measured 2026-11-23: en .898, vi .892, km .869, zh .882; the other seven reach 0.90.
+# Measured 2026-11-23: km .886; the other ten reach 0.90.
 BELOW_TARGET: dict[str, float] = {
-    "en": 0.87, "vi": 0.87, "km": 0.84, "zh": 0.85,
+    "km": 0.86,
 }  # fmt: skip
 
 
