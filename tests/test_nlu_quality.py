@@ -15,9 +15,9 @@ TARGET = 0.90
 # Languages measured below the target on the held-out set (see README "Quality"). Each is held to
 # its measured score minus 0.03 so that a regression still fails; remove a language from this
 # list as soon as its data reaches the target.
-# Measured 2026-11-23: km .886; the other ten reach 0.90.
+# Measured 2026-11-23: en .8998 (one error short); the other ten reach 0.90.
 BELOW_TARGET: dict[str, float] = {
-    "km": 0.86,
+    "en": 0.87,
 }  # fmt: skip
 
 
