@@ -14,6 +14,7 @@ from bot.config import ROOT, Settings
 from bot.content import Catalog, load_catalog
 from bot.content.render import Renderer
 from bot.langid import LanguageIdentifier
+from bot.risk.screener import Screener, load_screener
 
 TEST_PORTS = {"SP_RASA_PORT": "5105", "SP_ACTION_PORT": "5155"}
 
@@ -43,6 +44,11 @@ def catalog() -> Catalog:
 @pytest.fixture(scope="session")
 def renderer(catalog: Catalog) -> Renderer:
     return Renderer(catalog)
+
+
+@pytest.fixture(scope="session")
+def screener() -> Screener:
+    return load_screener(ROOT / "data")
 
 
 @pytest.fixture(scope="session")

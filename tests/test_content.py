@@ -19,6 +19,7 @@ from bot.content.catalog import (
     placeholder_problems,
 )
 from bot.content.render import COUNTRY_INTENTS, JOB_CHECK_FLAGS, SIMPLE_ANSWERS, Renderer
+from bot.risk.screener import Screener
 from bot.topics import TOPIC_OF_INTENT, TOPICS
 from tests.conftest import LANGUAGES
 
@@ -148,15 +149,14 @@ def test_find_country_in_any_language(catalog: Catalog, text: str, code: str | N
 
 
 @pytest.mark.parametrize("language", LANGUAGES)
-def test_not_understood_replies_carry_a_way_out_of_danger(catalog: Catalog, renderer: Renderer, language: str) -> None:
+def test_not_understood_replies_carry_a_way_out_of_danger(
+    catalog: Catalog, renderer: Renderer, screener: Screener, language: str
+) -> None:
     """Danger in words nobody foresaw lands in out_of_scope or nlu_fallback: the reply still names
     the emergency number of her country and a help word that escalates to a counsellor."""
-    from bot.risk.screener import load_screener
-
-    screener = load_screener(ROOT / "data")
     help_word = re.search(r'["“«„](.+?)["”»]', catalog.text("safety_net", language, None, number="x"))
     assert help_word and screener.screen(help_word.group(1)).urgent, language
     for intent in ("out_of_scope", "nlu_fallback", "made_up_intent"):
         for country in COUNTRIES:
-            number = catalog.countries[country].shown_hotlines()[0].number
+            number = catalog.countries[country].emergency_hotlines()[0].number
             assert number in renderer.answer(intent, language, country)[0].text, (intent, country)

@@ -7,9 +7,10 @@ from __future__ import annotations
 import pytest
 import yaml
 
+from benchmarks.risk import UNSEEN_DIR, load_sets
 from bot.config import ROOT
 from bot.risk.fold import fold, skeleton
-from bot.risk.screener import Screener, load_screener
+from bot.risk.screener import Screener
 from bot.text import normalize
 
 EVAL_DIR = ROOT / "tests" / "data" / "risk_eval"
@@ -21,11 +22,6 @@ MAX_FALSE_ESCALATION = 0.03
 # measured 2026-11-23: every language meets the targets (all lexicons tuned on these sets; see README)
 RECALL_BELOW_TARGET: dict[str, float] = {}
 FALSE_ESCALATION_ABOVE_TARGET: dict[str, float] = {}
-
-
-@pytest.fixture(scope="module")
-def screener() -> Screener:
-    return load_screener(ROOT / "data")
 
 
 def eval_set(language: str) -> dict:
@@ -141,18 +137,13 @@ def test_a_gap_allows_up_to_three_words_between() -> None:
 # used to tune them (README "Risk screening"). It is the honest estimate for unseen wording, so it
 # is held only to overall floors a little under what it measured (2026-11-23: recall 0.777, false
 # escalations 0.077 over 11 languages); it must not become a tuning target.
-UNSEEN_DIR = ROOT / "tests" / "data" / "risk_unseen"
 UNSEEN_RECALL_FLOOR = 0.74
 UNSEEN_FALSE_ESCALATION_CEILING = 0.10
 
 
-def unseen_sets() -> dict[str, dict]:
-    return {p.stem: yaml.safe_load(p.read_text(encoding="utf-8")) for p in sorted(UNSEEN_DIR.glob("*.yml"))}
-
-
 def test_unseen_set_covers_every_language_and_category() -> None:
     categories = set(yaml.safe_load((ROOT / "data" / "risk" / "categories.yml").read_text())["categories"])
-    sets = unseen_sets()
+    sets = load_sets(UNSEEN_DIR)
     assert set(sets) == set(EVAL_LANGUAGES)
     for language, data in sets.items():
         assert data["language"] == language
@@ -163,7 +154,7 @@ def test_unseen_set_covers_every_language_and_category() -> None:
 
 
 def test_unseen_wording_stays_above_the_measured_floor(screener: Screener) -> None:
-    sets = unseen_sets().values()
+    sets = load_sets(UNSEEN_DIR).values()
     urgent = [u["text"] for d in sets for u in d["urgent"]]
     benign = [b["text"] for d in sets for b in d["benign"]]
     recall = sum(screener.screen(normalize(t).text).urgent for t in urgent) / len(urgent)

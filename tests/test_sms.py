@@ -9,7 +9,7 @@ import yaml
 from bot.config import ROOT
 from bot.content import Catalog
 from bot.content.render import COUNTRY_INTENTS, SIMPLE_ANSWERS, Message, Renderer
-from bot.risk.screener import load_screener
+from bot.risk.screener import Screener
 from bot.sms import segments
 from bot.sms.compose import compose
 from bot.sms.keywords import CallingCodes, Keyword, Keywords
@@ -59,9 +59,8 @@ def test_keyword_matching(keywords: Keywords, text: str, expected: Keyword | Non
     assert keywords.match(text) == expected
 
 
-def test_every_help_word_escalates_through_the_screener(keywords: Keywords) -> None:
+def test_every_help_word_escalates_through_the_screener(keywords: Keywords, screener: Screener) -> None:
     """HELP on a helpline is never a mere info request: it reaches a counsellor."""
-    screener = load_screener(DATA)
     for word in keywords.all_words("help"):
         result = screener.screen(normalize(word).text)
         assert result.urgent, word

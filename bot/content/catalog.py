@@ -90,6 +90,10 @@ class Country:
         shown = [h for h in self.hotlines if h.show and h.confidence in SHOWN_CONFIDENCE]
         return sorted(shown, key=lambda h: (not h.emergency, self.hotlines.index(h)))
 
+    def emergency_hotlines(self) -> list[Hotline]:
+        """The shown emergency and police lines, in display order."""
+        return [h for h in self.shown_hotlines() if h.emergency]
+
 
 @dataclass(frozen=True)
 class LanguageInfo:

@@ -98,7 +98,7 @@ class Renderer:
     def hotlines(self, country: Country, language: str, emergency_only: bool = False) -> str:
         shown = country.shown_hotlines()
         if emergency_only:
-            shown = [h for h in shown if h.emergency] or shown[:1]
+            shown = country.emergency_hotlines() or shown[:1]
         shown = shown[: self.max_hotlines]
         lines = [self.hotline_line(h, country, language) for h in shown]
         if any(h.confidence == "low" for h in shown):
@@ -112,7 +112,7 @@ class Renderer:
     def emergency_numbers_everywhere(self, language: str) -> str:
         parts = []
         for country in self.catalog.countries.values():
-            emergency = [h for h in country.shown_hotlines() if h.emergency]
+            emergency = country.emergency_hotlines()
             if emergency:
                 parts.append(f"{country.name(language)} {emergency[0].number}")
         return self.t("emergency_all_countries", language, numbers="; ".join(parts))
@@ -121,7 +121,7 @@ class Renderer:
         """A line for replies that did not understand her: danger in words the screener and the NLU
         missed still gets a way to a counsellor (the help word escalates) and an emergency number."""
         country = self.catalog.countries.get(country_code or self.catalog.default_country(language) or "")
-        emergency = [h for h in country.shown_hotlines() if h.emergency] if country else []
+        emergency = country.emergency_hotlines() if country else []
         if not emergency:
             return ""
         return "\n" + self.t("safety_net", language, number=emergency[0].number)
