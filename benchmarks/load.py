@@ -52,7 +52,7 @@ async def load(settings: Settings, users: int, total: int, run_id: str) -> tuple
                 started = time.perf_counter()
                 result = await pipeline.handle("bench", f"load-{run_id}-{users}-{index}", texts[index * per_user + turn])
                 latencies.append((time.perf_counter() - started) * 1000)
-                fallbacks += "rasa_unavailable" in result.notes
+                fallbacks += bool({"rasa_unavailable", "actions_unavailable"} & set(result.notes))
 
         started = time.perf_counter()
         await asyncio.gather(*(user(i) for i in range(users)))

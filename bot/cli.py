@@ -20,7 +20,8 @@ from bot.langid import LanguageIdentifier
 from bot.pipeline import Pipeline, Turn
 from bot.profiles import ProfileStore
 from bot.rasa_client import RasaClient
-from bot.risk.screener import load_screener
+from bot.risk.decision import RiskAssessor, load_assessor
+from bot.risk.screener import Screener, load_screener
 from bot.stack import ensure_model, running_stack
 
 LOCAL_CHANNEL = "local"
@@ -37,23 +38,39 @@ async def open_pipeline(settings: Settings, variant: str | None = None) -> Async
     pepper = settings.secret("pepper", settings.pepper)
     hours = DutyHours(settings.counsellor_hours, settings.counsellor_timezone)
     hours.validate()
+    screener = load_screener(settings.data_dir)
     pipeline = Pipeline(
         catalog,
         identifier,
         ProfileStore(engine),
         rasa,
         pepper,
-        screener=load_screener(settings.data_dir),
+        screener=screener,
         handoff=Handoff(engine, pepper, settings.counsellors),
         hours=hours,
         nlu_danger_urgent=settings.nlu_danger_urgent,
         variant=variant,
+        assessor=open_assessor(settings, screener),
     )
     try:
         yield pipeline
     finally:
         await rasa.close()
         engine.dispose()
+
+
+def open_assessor(settings: Settings, screener: Screener) -> RiskAssessor:
+    """Lexicon + semantic model (trained now if the data changed), or the lexicon alone."""
+    if not settings.semantic:
+        return RiskAssessor(screener)
+    from bot.risk.decision import Thresholds
+    from bot.semantic.train import ensure_semantic_model
+
+    enabled, encoder, _ = Thresholds.from_data(settings.data_dir)
+    if not enabled:
+        return RiskAssessor(screener)
+    model = ensure_semantic_model(settings.models_dir, settings.data_dir, encoder)
+    return load_assessor(settings.data_dir, screener, model)
 
 
 def print_turn(turn: Turn) -> list[str]:

@@ -46,6 +46,9 @@ class Settings:
     # NLU second net: a `danger` prediction at or above this confidence escalates like the
     # screener; below it, a counsellor is offered.
     nlu_danger_urgent: float = field(default_factory=lambda: float(_env("SP_NLU_DANGER_URGENT", "0.85")))
+    # The semantic risk model beside the lexicon (data/risk/decision.yml). "off" = lexicon alone
+    # (for side-by-side measurement, or a machine that cannot run the encoder).
+    semantic: bool = field(default_factory=lambda: _env("SP_SEMANTIC", "on").lower() not in ("off", "0", "false"))
 
     # Telegram (python -m bot telegram). The API URL is configurable for a self-hosted Bot API
     # server and for tests. Counsellor ids are Telegram user ids allowed to act in the group.

@@ -1,7 +1,8 @@
 """The one path every channel uses.
 
-normalise -> handed over? (relay to the counsellor) -> language -> commands -> risk
-screener (urgent: durable escalation, Rasa paused, emergency reply - no Rasa needed)
+normalise -> handed over? (relay to the counsellor) -> language -> commands -> risk decision
+(lexicon screener + semantic model, bot/risk/decision.py; urgent: durable escalation, Rasa
+paused, emergency reply - no Rasa needed; a request for a person opens a counsellor request)
 -> Rasa -> NLU danger as a second net -> replies (+ a counsellor offer on concern).
 
 Nothing here logs message text; the user is known only by a keyed hash.
@@ -23,6 +24,7 @@ from bot.hours import DutyHours
 from bot.langid import LanguageIdentifier
 from bot.profiles import Profile, ProfileStore, user_key
 from bot.rasa_client import RasaClient, RasaUnavailable
+from bot.risk.decision import RiskAssessor
 from bot.risk.screener import RiskResult, Screener
 from bot.stats import record_turn
 from bot.text import CleanText, normalize
@@ -34,6 +36,9 @@ DOMAIN_INTENTS = frozenset(TOPIC_OF_INTENT) - {"nlu_fallback"}
 LANGUAGE_COMMANDS = ("/language", "/lang")
 COUNSELLOR_COMMANDS = ("/counsellor", "/counselor", "/human")
 END_HANDOFF_COMMANDS = ("/stop", "/bot", "/end")
+DANGER_COMMANDS = ("/danger", "/sos")  # typed or a button: a cry for help, never a Rasa command
+RASA_UNAVAILABLE = "rasa_unavailable"  # Rasa did not answer: no intent is known
+ACTIONS_UNAVAILABLE = "actions_unavailable"  # Rasa classified, but its action server said nothing
 
 
 @dataclass
@@ -85,6 +90,7 @@ class Pipeline:
         hours: DutyHours | None = None,
         nlu_danger_urgent: float = 0.85,
         variant: str | None = None,
+        assessor: RiskAssessor | None = None,
     ) -> None:
         self.catalog = catalog
         self.variant = variant  # "sms": short renderings here and in the actions (message metadata)
@@ -94,10 +100,16 @@ class Pipeline:
         self.rasa = rasa
         self.pepper = pepper
         self.screener = screener
+        # the lexicon alone unless a semantic model is given (bot.risk.decision.load_assessor)
+        self.assessor = assessor or RiskAssessor(screener)
         self.handoff = handoff
         self.hours = hours or DutyHours()
         self.nlu_danger_urgent = nlu_danger_urgent
         self._locks: defaultdict[str, asyncio.Lock] = defaultdict(asyncio.Lock)
+
+    def is_urgent(self, text: str) -> bool:
+        """For channels that must not hold back danger (rate limits, SMS opt-out): same decision."""
+        return self.assessor.assess(normalize(text).text).urgent
 
     async def handle(self, channel: str, user_id: str, raw: bytes | str | None, country_hint: str | None = None) -> Turn:
         """Process one message; turns of one user are strictly sequential.
@@ -134,15 +146,19 @@ class Pipeline:
             command = await self._command(profile, clean.text, channel, address)
             if command is not None:
                 return command
-        risk = self.screener.screen(clean.text)
-        if risk.urgent:
-            return await self._escalate(profile, channel, address, clean.text, risk)
+        assessment = self.assessor.assess(clean.text)
+        if assessment.urgent:
+            return await self._escalate(profile, channel, address, clean.text, assessment.as_risk())
+        if assessment.wants_person:
+            return await self._escalate(profile, channel, address, clean.text, assessment.as_risk())
         if not clean.has_letters:  # emoji, digits or symbols only
             self.profiles.save(profile)
             return self._local(profile, "out_of_scope", self.render.answer("nlu_fallback", language, None))
         turn = await self._ask_rasa(profile, clean.text)
         turn.language_switched = switched
-        if turn.intent == "danger" and "rasa_unavailable" not in turn.notes:
+        risk = assessment.as_risk()
+        if turn.intent == "danger" and RASA_UNAVAILABLE not in turn.notes:
+            # The NLU is a second net; it also counts when the action server failed to answer.
             nlu_risk = RiskResult("urgent" if turn.confidence >= self.nlu_danger_urgent else "concern", "nlu_danger")
             if nlu_risk.urgent:
                 return await self._escalate(profile, channel, address, clean.text, nlu_risk, turn)
@@ -268,7 +284,7 @@ class Pipeline:
             self.handoff.end_by_user(active.id)
             await self.resume_rasa(profile.user_key)
             return self._local(profile, "smalltalk", [Message(self.render.t("handoff_ended_by_user", language))])
-        risk = self.screener.screen(clean.text)
+        risk = self.assessor.assess(clean.text).as_risk()
         if risk.urgent and active.risk_level != "urgent":
             self.handoff.escalate(
                 user_key=active.user_key, channel=active.channel, address=active.address, language=language,
@@ -302,6 +318,8 @@ class Pipeline:
             return await self.erase(profile)
         if word in COUNSELLOR_COMMANDS:
             return await self._escalate(profile, channel, address, text, RiskResult("concern", "requested"))
+        if word in DANGER_COMMANDS:
+            return await self._escalate(profile, channel, address, text, RiskResult("urgent", "cry_for_help", (word,)))
         if word == "/no_counsellor":
             language = self.catalog.language(profile.language)
             return self._local(profile, "smalltalk", [Message(self.render.t("counsellor_declined", language))])
@@ -360,7 +378,7 @@ class Pipeline:
         if not replies:
             # Rasa answered but said nothing: its action server is down or failing. Never silence.
             log.error("rasa answered without a message (intent=%s); answering with helplines", intent)
-            fallback = self._unavailable(profile, language)
+            fallback = self._unavailable(profile, language, ACTIONS_UNAVAILABLE)
             fallback.intent, fallback.confidence = intent, result.confidence
             return fallback
         log.info("turn intent=%s topic=%s lang=%s", intent, topic, language)
@@ -369,12 +387,12 @@ class Pipeline:
             topic=topic,
             intent=intent,
             confidence=result.confidence,
-            escalate=intent == "danger",
+            escalate=False,  # only an escalation opened or raised by this message sets it (_escalate)
             replies=replies,
             country=profile.country,
         )
 
-    def _unavailable(self, profile: Profile, language: str) -> Turn:
+    def _unavailable(self, profile: Profile, language: str, note: str = RASA_UNAVAILABLE) -> Turn:
         """Rasa is down: never leave her without an answer - give the helplines."""
         replies = [Message(self.render.t("service_unavailable", language))]
         code = profile.country or self.catalog.default_country(language)
@@ -383,4 +401,4 @@ class Pipeline:
             replies.append(Message(self.render.hotlines(country, language)))
         else:
             replies.append(Message(self.render.emergency_numbers_everywhere(language)))
-        return Turn(language, "get_help", None, 0.0, False, replies, country=profile.country, notes=["rasa_unavailable"])
+        return Turn(language, "get_help", None, 0.0, False, replies, country=profile.country, notes=[note])

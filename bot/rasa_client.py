@@ -37,12 +37,16 @@ class RasaClient:
     does not answer, so a dead server costs a retry, not a lost message.
     """
 
-    def __init__(self, base_url: str, token: str, timeout: float = 15.0) -> None:
+    def __init__(
+        self, base_url: str, token: str, timeout: float = 15.0, transport: httpx.AsyncBaseTransport | None = None
+    ) -> None:
+        """``transport`` replaces the network (unit tests put a fake Rasa server there)."""
         urls = [u.strip() for u in base_url.split(",") if u.strip()]
         if not urls:
             raise ValueError("no Rasa server URL")
         self._clients = [
-            httpx.AsyncClient(base_url=url, timeout=timeout, headers={"X-Gateway-Token": token}) for url in urls
+            httpx.AsyncClient(base_url=url, timeout=timeout, headers={"X-Gateway-Token": token}, transport=transport)
+            for url in urls
         ]
 
     def _order(self, sender: str) -> list[httpx.AsyncClient]:

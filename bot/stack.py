@@ -20,7 +20,7 @@ log = logging.getLogger(__name__)
 
 # Files whose change needs a new model. Content and facts are read by the actions at run
 # time, so editing an answer or a hotline never needs retraining.
-TRAINING_INPUTS = ("config.yml", "domain.yml", "data/rules.yml", "data/nlu", "bot/nlu")
+TRAINING_INPUTS = ("config.yml", "domain.yml", "data/rules.yml", "data/nlu", "bot/nlu", "bot/semantic/encoder.py")
 RASA_TRAINING_DATA = ("data/nlu", "data/rules.yml")
 
 
@@ -52,7 +52,15 @@ def train_command(out_dir: Path, name: str) -> list[str]:
 
 
 def ensure_model(settings: Settings, force: bool = False) -> Path:
-    """Train the model unless one for the current training data exists."""
+    """Train the models unless ones for the current training data exist: the semantic risk
+    model (the gateway's) and the Rasa model (whose featurizer shares its embedding cache)."""
+    if settings.semantic:
+        from bot.risk.decision import Thresholds
+        from bot.semantic.train import ensure_semantic_model
+
+        enabled, encoder, _ = Thresholds.from_data(settings.data_dir)
+        if enabled:
+            ensure_semantic_model(settings.models_dir, settings.data_dir, encoder, force=force)
     target = model_path(settings)
     if target.exists() and not force:
         return target

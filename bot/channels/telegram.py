@@ -217,7 +217,7 @@ class TelegramBot:
         await self._handle(chat.id, message.text)
 
     async def _handle(self, chat_id: int, text: str) -> None:
-        if not self.limiter.allow(chat_id) and not self.pipeline.screener.screen(text).urgent:
+        if not self.limiter.allow(chat_id) and not self.pipeline.is_urgent(text):
             if self.limiter.should_warn(chat_id):
                 await self._send(chat_id, Message(self.render.t("rate_limited", self._language(chat_id))))
             return

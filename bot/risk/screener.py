@@ -29,7 +29,8 @@ from bot.risk.fold import fold, is_cyrillic, is_latin, is_no_space_script, skele
 
 LEVELS = ("none", "concern", "urgent")
 GAP = 3  # words a ".." may skip
-MAX_CRY_CHARS = 80  # a lone cry is short; longer messages are judged by the other rules
+MAX_CRY_CHARS = 80
+NOT_LEXICONS = ("categories", "decision")  # the other files in data/risk/  # a lone cry is short; longer messages are judged by the other rules
 
 
 @dataclass(frozen=True)
@@ -309,7 +310,7 @@ def _load(data_dir: str) -> Screener:
     levels = {name: str(info["level"]) for name, info in categories_file["categories"].items()}
     lexicons = {}
     for path in sorted(folder.glob("*.yml")):
-        if path.stem == "categories":
+        if path.stem in NOT_LEXICONS:
             continue
         lexicons[path.stem] = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
     return Screener(levels, lexicons)

@@ -150,7 +150,7 @@ class SmsGateway:
             return
         if self.store.opted_out(key):
             # STOP is honoured: no reply - unless she is in danger now, which is a new request for help
-            if not self.pipeline.screener.screen(normalize(item.text).text).urgent:
+            if not self.pipeline.is_urgent(item.text):
                 return
             self.store.set_opted_out(key, False)
         text, footer = self._command(keyword, key, item.text)

