@@ -45,6 +45,8 @@ _VIETNAMESE_SYLLABLE = regex.compile(
 )
 VIETNAMESE_SYLLABLE_SHARE = 0.9  # from this share of well-formed syllables (4+ words) ...
 VIETNAMESE_SYLLABLE_WEIGHT = 1.0  # ... Vietnamese gets this much added to its score
+# Russian/Ukrainian typed in Latin letters: the share of their transliterated words, times this.
+TRANSLIT_WEIGHT = 1.5
 SHORT_MESSAGE_WORDS = 3  # messages this short never flip the language by statistics
 SWITCH_CONFIDENCE = 0.5
 PINNED_SWITCH_CONFIDENCE = 0.9
@@ -97,6 +99,13 @@ def load_function_words(path: Path) -> dict[str, list[str]]:
     return dict(yaml.safe_load(path.read_text(encoding="utf-8"))["function_words"])
 
 
+def load_translit_words(path: Path) -> dict[str, list[str]]:
+    """Latin transliterations of frequent words of Cyrillic-script languages (data/langid.yml)."""
+    import yaml
+
+    return dict(yaml.safe_load(path.read_text(encoding="utf-8")).get("translit") or {})
+
+
 def vietnamese_syllable_share(words: list[str]) -> float:
     """Share of ``words`` (lower-case, marks stripped) shaped like a Vietnamese syllable."""
     letters = [w.replace("đ", "d") for w in words if not w.isdigit()]
@@ -123,11 +132,15 @@ class LanguageIdentifier:
         supported: Mapping[str, str],
         function_words: Mapping[str, list[str]] | None = None,
         model_path: Path | None = None,
+        translit_words: Mapping[str, list[str]] | None = None,
     ) -> None:
         """``supported`` maps language code -> script name (data/languages.yml);
         ``function_words`` maps code -> frequent words typed without diacritics (data/langid.yml)."""
         self.supported = dict(supported)
         self.function_words = {code: frozenset(words) for code, words in (function_words or {}).items()}
+        self.translit_words = {
+            code: frozenset(words) for code, words in (translit_words or {}).items() if code in self.supported
+        }
         self._model_path = str(model_path or default_model_path())
 
     @classmethod
@@ -137,7 +150,7 @@ class LanguageIdentifier:
 
         languages = yaml.safe_load((data_dir / "languages.yml").read_text(encoding="utf-8"))["languages"]
         enabled = {code: info["script"] for code, info in languages.items() if info.get("enabled", True)}
-        return cls(enabled, load_function_words(data_dir / "langid.yml"))
+        return cls(enabled, load_function_words(data_dir / "langid.yml"), None, load_translit_words(data_dir / "langid.yml"))
 
     @property
     def _model(self) -> Any:
@@ -179,7 +192,7 @@ class LanguageIdentifier:
         if _ROMANIAN_ONLY.search(text) and "ro" in self.supported:
             return Detection("ro", 1.0, "letters")
         latin = {code for code, script in self.supported.items() if script == "latin"}
-        return self._fasttext(text, latin)
+        return self._fasttext(text, latin | set(self.translit_words))
 
     def _fasttext(self, text: str, candidates: set[str]) -> Detection:
         labels, probs = self._model.predict(text.replace("\n", " ").lower(), k=40)
@@ -195,6 +208,10 @@ class LanguageIdentifier:
             if vocabulary and words:
                 share = sum(w in vocabulary for w in words) / len(words)
                 scores[code] = scores.get(code, 0.0) + FUNCTION_WORD_WEIGHT * share
+        for code in candidates & set(self.translit_words):
+            if words:
+                share = sum(w in self.translit_words[code] for w in words) / len(words)
+                scores[code] = scores.get(code, 0.0) + TRANSLIT_WEIGHT * share
         if "vi" in candidates and len(words) >= 4 and vietnamese_syllable_share(words) >= VIETNAMESE_SYLLABLE_SHARE:
             scores["vi"] = scores.get("vi", 0.0) + VIETNAMESE_SYLLABLE_WEIGHT
         if not scores or max(scores.values()) == 0.0:

@@ -215,5 +215,3 @@ def test_channels_ask_the_same_decision(world: Any) -> None:
     world.model.by_text[text] = SemanticRisk(0.9, 0.05, 0.0, 0.05, "debt_bondage", 0.9)
     assert world.pipeline.is_urgent(text) is True
     assert world.pipeline.is_urgent("what is the weather") is False
-
-

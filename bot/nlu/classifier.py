@@ -5,6 +5,7 @@ from __future__ import annotations
 import pickle  # noqa: S403 - we load only model files this component wrote itself
 from typing import Any, Dict, List, Type
 
+import numpy as np
 from rasa.engine.graph import ExecutionContext, GraphComponent
 from rasa.engine.recipes.default_recipe import DefaultV1Recipe
 from rasa.engine.storage.resource import Resource
@@ -26,9 +27,21 @@ def _tokens(message: Message) -> list[str]:
     return [t.text for t in message.get(TOKENS_NAMES[TEXT]) or []]
 
 
+def _dense(messages: List[Message]) -> np.ndarray | None:
+    """The dense sentence vectors a featurizer (bot.nlu.dense) added, or None if there are none."""
+    rows = []
+    for message in messages:
+        _, sentence = message.get_dense_features(TEXT)
+        if sentence is None:
+            return None
+        rows.append(np.asarray(sentence.features).reshape(-1))
+    return np.vstack(rows) if rows else None
+
+
 @DefaultV1Recipe.register(DefaultV1Recipe.ComponentType.INTENT_CLASSIFIER, is_trainable=True)
 class LinearIntentClassifier(IntentClassifier, GraphComponent):
-    """TF-IDF word + character n-grams and a calibrated linear SVM (see bot/nlu/linear.py)."""
+    """TF-IDF word + character n-grams (+ the sentence vector of bot.nlu.dense when configured)
+    and a calibrated linear SVM (see bot/nlu/linear.py)."""
 
     @classmethod
     def required_components(cls) -> List[Type]:
@@ -43,7 +56,7 @@ class LinearIntentClassifier(IntentClassifier, GraphComponent):
     @staticmethod
     def get_default_config() -> Dict[str, Any]:
         """C of the SVM and the character n-gram range."""
-        return {"C": 1.0, "min_char_ngram": 1, "max_char_ngram": 5, "random_seed": 2026}
+        return {"C": 1.0, "min_char_ngram": 1, "max_char_ngram": 5, "random_seed": 2026, "dense_weight": 1.0}
 
     def __init__(
         self, config: Dict[str, Any], model_storage: ModelStorage, resource: Resource, model: LinearIntentModel | None = None
@@ -66,9 +79,13 @@ class LinearIntentClassifier(IntentClassifier, GraphComponent):
             c=float(self.config["C"]),
             char_ngrams=(int(self.config["min_char_ngram"]), int(self.config["max_char_ngram"])),
             random_state=int(self.config["random_seed"]),
+            dense_weight=float(self.config["dense_weight"]),
         )
         self.model = model.fit(
-            [e.get(TEXT) for e in examples], [_tokens(e) for e in examples], [e.get(INTENT) for e in examples]
+            [e.get(TEXT) for e in examples],
+            [_tokens(e) for e in examples],
+            [e.get(INTENT) for e in examples],
+            _dense(examples),
         )
         with self._storage.write_to(self._resource) as directory:
             (directory / MODEL_FILE).write_bytes(pickle.dumps(self.model))
@@ -96,7 +113,7 @@ class LinearIntentClassifier(IntentClassifier, GraphComponent):
         if self.model is None or not messages:
             return messages
         texts = [m.get(TEXT) or "" for m in messages]
-        probabilities = self.model.predict_proba(texts, [_tokens(m) for m in messages])
+        probabilities = self.model.predict_proba(texts, [_tokens(m) for m in messages], _dense(messages))
         for message, row in zip(messages, probabilities, strict=True):
             scored = sorted(zip(self.model.classes_, map(float, row), strict=True), key=lambda item: -item[1])
             ranking = [{"name": name, "confidence": confidence} for name, confidence in scored]

@@ -40,6 +40,10 @@ class LinearIntentModel:
     char_ngrams: tuple[int, int] = (1, 5)
     word_ngrams: tuple[int, int] = (1, 2)
     calibration_folds: int = 3
+    # Sentence-encoder vectors (bot.semantic) stacked beside the sparse features, times this
+    # weight; 0 = sparse features only. The vectors are L2-normalised, so the weight sets how
+    # much meaning counts against wording.
+    dense_weight: float = 0.0
     random_state: int = 2026
     classes_: list[str] = field(default_factory=list)
     _words: Any = None
@@ -61,14 +65,29 @@ class LinearIntentModel:
             out.append(grams)
         return out
 
-    def _features(self, texts: Sequence[str], tokens: Sequence[Sequence[str]]) -> csr_matrix:
-        return hstack([self._words.transform(self._word_features(tokens)), self._chars.transform(texts)]).tocsr()
+    def _features(
+        self, texts: Sequence[str], tokens: Sequence[Sequence[str]], dense: np.ndarray | None = None
+    ) -> csr_matrix:
+        blocks = [self._words.transform(self._word_features(tokens)), self._chars.transform(texts)]
+        if self.dense_weight and dense is not None:
+            blocks.append(csr_matrix(np.asarray(dense, dtype=np.float64) * self.dense_weight))
+        elif self.dense_weight:
+            raise ValueError("this model was trained with sentence vectors: pass them")
+        return hstack(blocks).tocsr()
 
-    def fit(self, texts: Sequence[str], tokens: Sequence[Sequence[str]], intents: Sequence[str]) -> LinearIntentModel:
+    def fit(
+        self,
+        texts: Sequence[str],
+        tokens: Sequence[Sequence[str]],
+        intents: Sequence[str],
+        dense: np.ndarray | None = None,
+    ) -> LinearIntentModel:
+        if dense is None:
+            self.dense_weight = 0.0
         self._words, self._chars = self._vectorizers()
         self._words.fit(self._word_features(tokens))
         self._chars.fit(texts)
-        features = self._features(texts, tokens)
+        features = self._features(texts, tokens, dense)
         svm = LinearSVC(C=self.c, random_state=self.random_state)
         # ensemble=False: one SVM on all data, probabilities calibrated on cross-validated scores
         self._model = CalibratedClassifierCV(svm, cv=self.calibration_folds, ensemble=False)
@@ -76,9 +95,11 @@ class LinearIntentModel:
         self.classes_ = [str(c) for c in self._model.classes_]
         return self
 
-    def predict_proba(self, texts: Sequence[str], tokens: Sequence[Sequence[str]]) -> np.ndarray:
-        return np.asarray(self._model.predict_proba(self._features(texts, tokens)))
+    def predict_proba(
+        self, texts: Sequence[str], tokens: Sequence[Sequence[str]], dense: np.ndarray | None = None
+    ) -> np.ndarray:
+        return np.asarray(self._model.predict_proba(self._features(texts, tokens, dense)))
 
-    def predict(self, texts: Sequence[str], tokens: Sequence[Sequence[str]]) -> list[str]:
-        probabilities = self.predict_proba(texts, tokens)
+    def predict(self, texts: Sequence[str], tokens: Sequence[Sequence[str]], dense: np.ndarray | None = None) -> list[str]:
+        probabilities = self.predict_proba(texts, tokens, dense)
         return [self.classes_[i] for i in probabilities.argmax(axis=1)]

@@ -30,7 +30,10 @@ from bot.risk.fold import fold, is_cyrillic, is_latin, is_no_space_script, skele
 LEVELS = ("none", "concern", "urgent")
 GAP = 3  # words a ".." may skip
 MAX_CRY_CHARS = 80
-NOT_LEXICONS = ("categories", "decision")  # the other files in data/risk/  # a lone cry is short; longer messages are judged by the other rules
+NOT_LEXICONS = (
+    "categories",
+    "decision",
+)  # the other files in data/risk/  # a lone cry is short; longer messages are judged by the other rules
 
 
 @dataclass(frozen=True)

@@ -85,4 +85,6 @@ def load_examples(data_dir: Path, with_nlu: bool = True) -> list[Example]:
 
 def training_files(data_dir: Path) -> list[Path]:
     """The files whose change needs a new semantic model."""
-    return sorted([*(data_dir / "semantic").glob("*.yml"), *(data_dir / "nlu").rglob("*.yml"), data_dir / "risk" / "categories.yml"])
+    return sorted(
+        [*(data_dir / "semantic").glob("*.yml"), *(data_dir / "nlu").rglob("*.yml"), data_dir / "risk" / "categories.yml"]
+    )

