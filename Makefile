@@ -6,7 +6,7 @@ export TF_CPP_MIN_LOG_LEVEL := 3
 export PYTHONPATH := $(CURDIR)
 
 .DEFAULT_GOAL := help
-.PHONY: help setup train run counsellor validate lint test-stories pytest test eval eval-risk eval-risk-bot benchmark benchmark-telegram benchmark-sms benchmark-load sms clean
+.PHONY: help setup train run counsellor validate lint test-stories pytest test eval eval-risk eval-risk-bot eval-semantic benchmark-semantic benchmark benchmark-telegram benchmark-sms benchmark-load sms clean
 
 help: ## list the commands
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-19s %s\n", $$1, $$2}'
@@ -47,6 +47,12 @@ eval-risk: setup ## risk screener: recall / false escalations per language, late
 
 eval-risk-bot: train ## the whole bot on the unseen risk set: urgent escalated, benign escalated
 	$(PY) -m benchmarks.risk_bot
+
+eval-semantic: train ## risk decision, lexicon vs lexicon + semantic, per language (blind + floor sets; ARGS=--bot for the whole bot)
+	$(PY) -m benchmarks.semantic_eval $(ARGS)
+
+benchmark-semantic: train ## the semantic layer's cost side by side with the lexicon alone (ARGS=--train)
+	$(PY) -m benchmarks.semantic_speed $(ARGS)
 
 benchmark-telegram: train ## Telegram channel: updates/s and p95 latency at 20 concurrent users
 	$(PY) -m benchmarks.telegram
