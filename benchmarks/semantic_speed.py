@@ -19,7 +19,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from benchmarks.performance import peak_rss_mb, sample_messages
+from benchmarks.performance import measure_latency, peak_rss_mb, sample_messages
 from bot.config import ROOT, Settings
 from bot.evaluation import percentile, print_table
 from bot.risk.decision import RiskAssessor
@@ -48,19 +48,6 @@ def added_rss_mb() -> float:
     )
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, cwd=ROOT)
     return float(done.stdout.strip().splitlines()[-1])
-
-
-async def stack_latency(settings: Settings, messages: list[str]) -> list[float]:
-    from bot.cli import open_pipeline
-
-    timings = []
-    async with open_pipeline(settings) as pipeline:
-        await pipeline.handle("bench", "warm-up", "hello")
-        for i, text in enumerate(messages):
-            started = time.perf_counter()
-            await pipeline.handle("bench", f"user-{i % 25}-{settings.semantic}", text)
-            timings.append((time.perf_counter() - started) * 1000)
-    return timings
 
 
 def train_from_scratch(settings: Settings) -> float:
@@ -109,7 +96,7 @@ def main() -> None:
         results = {}
         for semantic in ("off", "on"):
             os.environ["SP_SEMANTIC"] = semantic
-            results[semantic] = asyncio.run(stack_latency(Settings(), messages))
+            results[semantic] = asyncio.run(measure_latency(Settings(), messages))
         for semantic, timings in results.items():
             label = "lexicon + semantic" if semantic == "on" else "lexicon alone"
             rate = 1000 * len(timings) / sum(timings)
