@@ -190,9 +190,10 @@ def test_training_data_is_labelled_per_language_and_reviewed() -> None:
 
 def test_a_model_trained_on_another_encoder_is_refused(tmp_path: Path, screener: Screener) -> None:
     from bot.risk.decision import load_assessor
-    from bot.semantic.risk_model import LinearHead, SemanticRiskModel
+    from bot.semantic.risk_model import LinearHead, NeighbourHead, SemanticRiskModel
 
-    head = LinearHead(["none", "urgent"], np.zeros((2, 384)), np.zeros(2))
-    SemanticRiskModel("another-encoder", head, head).save(tmp_path / "m.npz")
+    level = NeighbourHead(["none", "urgent"], np.eye(2, 384, dtype=np.float16), np.asarray([0, 1]))
+    head = LinearHead(["locked_in", "forced_sex"], np.zeros((2, 384)), np.zeros(2))
+    SemanticRiskModel("another-encoder", level, head).save(tmp_path / "m.npz")
     with pytest.raises(RuntimeError, match="retrain"):
         load_assessor(ROOT / "data", screener, tmp_path / "m.npz")

@@ -68,7 +68,7 @@ def load_examples(data_dir: Path, with_nlu: bool = True) -> list[Example]:
     """Every labelled sentence, de-duplicated (the first label of a repeated text wins)."""
     categories = urgent_categories(data_dir)
     examples: list[Example] = []
-    for path in sorted((data_dir / "semantic").glob("*.yml")):
+    for path in sorted((data_dir / "semantic").rglob("*.yml")):
         examples += _semantic_examples(path, categories)
     if with_nlu:
         for path in sorted((data_dir / "nlu").rglob("*.yml")):
@@ -86,5 +86,5 @@ def load_examples(data_dir: Path, with_nlu: bool = True) -> list[Example]:
 def training_files(data_dir: Path) -> list[Path]:
     """The files whose change needs a new semantic model."""
     return sorted(
-        [*(data_dir / "semantic").glob("*.yml"), *(data_dir / "nlu").rglob("*.yml"), data_dir / "risk" / "categories.yml"]
+        [*(data_dir / "semantic").rglob("*.yml"), *(data_dir / "nlu").rglob("*.yml"), data_dir / "risk" / "categories.yml"]
     )

@@ -46,5 +46,5 @@ def ensure_semantic_model(models_dir: Path, data_dir: Path, encoder_name: str, f
     model = SemanticRiskModel.fit(vectors, [e.label for e in examples], [e.category for e in examples], encoder.name)
     model.save(target)
     print(f"semantic risk model trained in {time.monotonic() - started:.0f} s "
-          f"(temperature {model.level.temperature:.2f})", file=sys.stderr)  # fmt: skip
+          f"(temperature {model.level.temperature:.4f})", file=sys.stderr)  # fmt: skip
     return target
