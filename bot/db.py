@@ -28,7 +28,49 @@ def open_engine(url: str) -> sa.engine.Engine:
         sa.event.listen(engine, "connect", _sqlite_pragmas)
     metadata.create_all(engine)
     add_missing_columns(engine)
+    keep_ids_unique(engine)
     return engine
+
+
+def keep_ids_unique(engine: sa.engine.Engine) -> list[str]:
+    """Rebuild SQLite tables made before their ids were AUTOINCREMENT.
+
+    Without AUTOINCREMENT SQLite hands out the largest deleted rowid again: after an /erase of
+    the newest case, the next girl got its number, and a counsellor's reply to the old case's
+    lines in the Telegram group reached her. Tables declared ``sqlite_autoincrement`` are
+    rebuilt once, rows kept, with Alembic's batch operation (copy, drop, rename), foreign keys
+    off so that dropping the old table cascades nothing. PostgreSQL sequences never reuse ids."""
+    if engine.dialect.name != "sqlite":
+        return []
+    from alembic.migration import MigrationContext
+    from alembic.operations import Operations
+
+    rebuilt = []
+    with engine.connect() as conn:
+        conn.exec_driver_sql("PRAGMA foreign_keys=OFF")  # outside a transaction, or it is ignored
+        conn.commit()
+        try:
+            for table in metadata.sorted_tables:
+                if not table.dialect_options["sqlite"]["autoincrement"]:
+                    continue
+                sql = conn.exec_driver_sql(
+                    "SELECT sql FROM sqlite_master WHERE type='table' AND name=?", (table.name,)
+                ).scalar()
+                conn.commit()
+                if sql is None or "AUTOINCREMENT" in str(sql).upper():
+                    continue
+                with conn.begin():
+                    operations = Operations(MigrationContext.configure(conn))
+                    with operations.batch_alter_table(
+                        table.name, recreate="always", table_kwargs={"sqlite_autoincrement": True}
+                    ):
+                        pass
+                rebuilt.append(table.name)
+        finally:
+            conn.rollback()
+            conn.exec_driver_sql("PRAGMA foreign_keys=ON")
+            conn.commit()
+    return rebuilt
 
 
 def add_missing_columns(engine: sa.engine.Engine) -> list[str]:

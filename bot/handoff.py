@@ -52,6 +52,7 @@ escalations = sa.Table(
     sa.Column("notified_at", sa.Float),
     sa.Column("timeout_notice_at", sa.Float),
     sa.Column("rasa_paused", sa.Boolean, nullable=False, default=False),
+    sqlite_autoincrement=True,  # ids are never reused (SQLite reuses the largest rowid otherwise)
 )
 transcript = sa.Table(
     "escalation_messages",
@@ -62,6 +63,7 @@ transcript = sa.Table(
     sa.Column("sender", sa.String(16), nullable=False),  # user | bot | counsellor
     sa.Column("counsellor", sa.String(64)),
     sa.Column("text", sa.Text, nullable=False),
+    sqlite_autoincrement=True,  # ids are never reused (SQLite reuses the largest rowid otherwise)
 )
 outbox = sa.Table(
     "outbox",
@@ -77,6 +79,7 @@ outbox = sa.Table(
     sa.Column("attempts", sa.Integer, nullable=False, default=0),
     sa.Column("last_error", sa.String(200)),
     sa.Column("lease_until", sa.Float),  # a gateway process is sending it (several run side by side)
+    sqlite_autoincrement=True,  # ids are never reused (SQLite reuses the largest rowid otherwise)
 )
 audit = sa.Table(
     "counsellor_audit",
@@ -86,6 +89,7 @@ audit = sa.Table(
     sa.Column("counsellor", sa.String(64), nullable=False),
     sa.Column("action", sa.String(32), nullable=False),
     sa.Column("escalation_id", sa.Integer),
+    sqlite_autoincrement=True,  # ids are never reused (SQLite reuses the largest rowid otherwise)
 )
 
 

@@ -243,3 +243,50 @@ def test_webhook_checks_the_secret_and_ignores_replays(live_settings: Settings, 
         assert set_hook["secret_token"] == SECRET
 
     run(live_settings, scenario, webhook_port=port)
+
+
+GIRL_A, GIRL_B = 3003, 3004
+
+
+def test_a_reply_to_an_erased_case_never_reaches_the_next_girl(live_settings: Settings, catalog: Catalog) -> None:
+    """The reproduction from the delivery issue: A escalates, is claimed, her line is relayed, she
+    erases; B escalates next. A counsellor's reply to A's old line must not reach B."""
+    from tests.fake_telegram import BOT_USER
+
+    _close_other_cases(live_settings)
+
+    async def card_number(fake: FakeTelegram, words: str) -> int:
+        cards = await fake.wait_for(
+            lambda: [p for p in fake.sent(GROUP) if "claim:" in json.dumps(p.get("reply_markup")) and words in p["text"]]
+        )
+        return int(cards[-1]["text"].split()[0].lstrip("#"))
+
+    async def scenario(fake: FakeTelegram, _: TelegramBot) -> None:
+        fake.say(GIRL_A, "they locked me in the room and took my passport")
+        number_a = await card_number(fake, "they locked me in the room")
+        fake.press(GROUP, f"claim:{number_a}", from_id=COUNSELLOR)
+        await fake.wait_for(lambda: any(f"#{number_a} claimed" in t for t in fake.texts(GROUP)))
+        fake.say(GIRL_A, "i am at the red house near the market")
+        line = f"#{number_a} she: i am at the red house near the market"
+        await fake.wait_for(lambda: line in fake.texts(GROUP))
+        old_line = fake.message_ids[line]
+
+        fake.say(GIRL_A, "/erase")
+        await fake.wait_for(lambda: catalog.text("erased", "en") in fake.texts(GIRL_A))
+        await fake.wait_for(lambda: f"Case #{number_a} was erased by the user." in fake.texts(GROUP))
+        deleted = [c for c in fake.calls if c.method == "deleteMessages" and int(c.params["chat_id"]) == GROUP]
+        assert any(old_line in c.params["message_ids"] for c in deleted)
+
+        fake.say(GIRL_B, "he hits me and i cant leave the house, help")
+        number_b = await card_number(fake, "he hits me")
+        assert number_b > number_a  # never the erased number again
+        fake.press(GROUP, f"claim:{number_b}", from_id=COUNSELLOR)
+        await fake.wait_for(lambda: any(f"#{number_b} claimed" in t for t in fake.texts(GROUP)))
+
+        stub = {**_stub(old_line), "from": BOT_USER, "text": line}
+        fake.say(GROUP, "Are you still at the red house?", from_id=COUNSELLOR, reply_to_message=stub)
+        await fake.wait_for(lambda: "Not sent: that case has ended or was erased." in fake.texts(GROUP))
+        await asyncio.sleep(0.5)
+        assert "Are you still at the red house?" not in fake.texts(GIRL_B)
+
+    run(live_settings, scenario)

@@ -38,7 +38,7 @@ from bot.content import Message
 from bot.content.render import Renderer
 from bot.db import metadata
 from bot.desk import CounsellorDesk, notify_overdue
-from bot.handoff import AlreadyClaimed, Escalation, NotAllowed, transcript
+from bot.handoff import AlreadyClaimed, Escalation, NotAllowed, escalations, transcript
 from bot.pipeline import Pipeline, Turn
 from bot.profiles import user_key
 
@@ -56,6 +56,7 @@ sent_messages = sa.Table(
     sa.Column("user_key", sa.String(64), nullable=False, index=True),
     sa.Column("message_id", sa.BigInteger, nullable=False),
     sa.Column("at", sa.Float, nullable=False),
+    sqlite_autoincrement=True,  # ids are never reused (SQLite reuses the largest rowid otherwise)
 )
 # Which group message belongs to which escalation (cards and relayed lines), and relay progress.
 group_messages = sa.Table(
@@ -463,6 +464,16 @@ class TelegramBot:
         if command.startswith("/") and len(words) > 1 and words[1].lstrip("#").isdigit():
             target = int(words[1].lstrip("#"))
             words = [words[0], *words[2:]]
+        replied = message.reply_to_message
+        if target is None and not command.startswith("/") and replied is not None and replied.from_user is not None:
+            if replied.from_user.id == self._bot.id:  # a line of ours that no longer belongs to any case
+                await message.reply_text("Not sent: that case has ended or was erased.")
+                return
+        if target is not None and not command.startswith("/"):
+            case = self.handoff.get(target)
+            if case is None or not case.active:
+                await message.reply_text(f"Not sent: case #{target} has ended or was erased.")
+                return
         try:
             if command == "/queue":
                 queue = self.handoff.queue(name)
@@ -502,8 +513,38 @@ class TelegramBot:
                 self.handoff.mark_sent(delivery.id)
             except (Forbidden, BadRequest, NetworkError, ValueError) as error:
                 self.handoff.mark_failed(delivery.id, type(error).__name__)
+        await self._forget_erased_cases()
         await self._post_cards()
         await self._relay_to_group()
+
+    async def _forget_erased_cases(self) -> None:
+        """Cases erased on any channel (/erase, SMS ERASE, retention) leave the group too.
+
+        The group's copies of her card and lines are deleted where Telegram still allows it
+        (48 h), the message->case mapping and relay position are dropped, so a reply to an old
+        line can never reach whoever gets a later case, and the counsellors are told - without
+        her words."""
+        chat = self.config.counsellor_chat
+        with self.handoff.engine.begin() as conn:
+            gone = sa.select(group_messages.c.escalation_id, group_messages.c.message_id).where(
+                ~sa.exists().where(escalations.c.id == group_messages.c.escalation_id)
+            )
+            rows = conn.execute(gone).all()
+            if not rows:
+                return
+            ids = sorted({r.escalation_id for r in rows})
+            conn.execute(group_messages.delete().where(group_messages.c.escalation_id.in_(ids)))
+            conn.execute(relay_progress.delete().where(relay_progress.c.escalation_id.in_(ids)))
+        if chat is None:
+            return
+        messages = sorted({r.message_id for r in rows})
+        for start in range(0, len(messages), 100):
+            try:
+                await with_retries(self._bot.delete_messages, chat, messages[start : start + 100])
+            except (BadRequest, NetworkError) as error:  # too old or gone: the mapping is gone anyway
+                log.warning("group copies not deleted (%s)", type(error).__name__)
+        for escalation_id in ids:
+            await with_retries(self._bot.send_message, chat, f"Case #{escalation_id} was erased by the user.")
 
 
 class ReplayGuard:

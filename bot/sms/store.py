@@ -28,6 +28,7 @@ inbox = sa.Table(
     sa.Column("received_at", sa.Float, nullable=False),
     sa.Column("processed_at", sa.Float, index=True),
     sa.UniqueConstraint("provider", "provider_id", name="uq_sms_inbox_provider_id"),
+    sqlite_autoincrement=True,  # ids are never reused (SQLite reuses the largest rowid otherwise)
 )
 subscribers = sa.Table(
     "sms_subscribers",

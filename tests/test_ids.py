@@ -1,0 +1,65 @@
+"""Ids are never reused, on SQLite and PostgreSQL: an erased girl's case number never goes to
+another girl (a counsellor's reply to the old number's lines would reach her)."""
+
+from __future__ import annotations
+
+import uuid
+from pathlib import Path
+
+import pytest
+import sqlalchemy as sa
+
+from bot.db import keep_ids_unique, open_engine
+from bot.handoff import Handoff, escalations, transcript
+
+
+def _escalate(handoff: Handoff, user: str) -> int:
+    escalation, _ = handoff.escalate(
+        user_key=f"key-{user}", channel="local", address=user, language="en", country=None,
+        risk_level="urgent", risk_category="locked_in", triggers=["locked"], message="they locked me in",
+    )  # fmt: skip
+    return escalation.id
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    if request.param == "sqlite":
+        return f"sqlite:///{tmp_path / 'gateway.db'}"
+    server = request.getfixturevalue("postgres")
+    return str(server.create_database(f"ids_{uuid.uuid4().hex[:12]}"))
+
+
+def test_an_erased_case_number_is_never_given_to_the_next_girl(db_url: str) -> None:
+    handoff = Handoff(open_engine(db_url), "pepper", ["c"])
+    _escalate(handoff, "a")
+    erased = _escalate(handoff, "b")
+    handoff.erase_user("key-b")
+    assert _escalate(handoff, "c") > erased
+
+
+def test_a_database_made_before_autoincrement_is_rebuilt_with_its_rows(tmp_path: Path) -> None:
+    """The landed schema (no AUTOINCREMENT) upgraded in place: rows, transcripts and links kept."""
+    url = f"sqlite:///{tmp_path / 'old.db'}"
+    handoff = Handoff(open_engine(url), "pepper", ["c"])
+    first, second = _escalate(handoff, "a"), _escalate(handoff, "b")
+    handoff.user_said(first, "still here")
+    raw = sa.create_engine(url)
+    with raw.begin() as conn:  # make the tables look like the old schema: same columns, no AUTOINCREMENT
+        for name in ("escalations", "escalation_messages"):
+            sql = conn.exec_driver_sql("SELECT sql FROM sqlite_master WHERE name=?", (name,)).scalar()
+            conn.exec_driver_sql("PRAGMA writable_schema=ON")
+            conn.exec_driver_sql("UPDATE sqlite_master SET sql=? WHERE name=?", (sql.replace(" AUTOINCREMENT", ""), name))
+            conn.exec_driver_sql("PRAGMA writable_schema=OFF")
+    with raw.connect() as conn:
+        assert "AUTOINCREMENT" not in conn.exec_driver_sql("SELECT sql FROM sqlite_master WHERE name='escalations'").scalar()
+    raw.dispose()
+    engine = open_engine(url)  # the upgrade happens here
+    assert keep_ids_unique(engine) == []  # idempotent: nothing left to rebuild
+    with engine.connect() as conn:
+        assert "AUTOINCREMENT" in conn.exec_driver_sql("SELECT sql FROM sqlite_master WHERE name='escalations'").scalar()
+        assert conn.execute(sa.select(sa.func.count()).select_from(escalations)).scalar_one() == 2
+        lines = conn.execute(sa.select(transcript.c.text).where(transcript.c.escalation_id == first)).scalars().all()
+    assert "still here" in lines
+    handoff = Handoff(engine, "pepper", ["c"])
+    handoff.erase_user("key-b")
+    assert _escalate(handoff, "c") > second
