@@ -109,7 +109,7 @@ class SmsGateway:
     async def drain_inbox(self) -> int:
         """Start processing every waiting inbound SMS; returns how many were started."""
         started = 0
-        for item in self.store.unprocessed():
+        for item in self.store.claim():
             if item.id in self._in_flight:
                 continue
             self._in_flight.add(item.id)
@@ -124,9 +124,11 @@ class SmsGateway:
             async with self._user_locks[item.user_key]:  # FIFO: one number's messages in order
                 await self.process(item)
                 self.store.done(item.id)
-        except Exception as error:  # noqa: BLE001 - stays in the inbox and is tried again
+            self._wake.set()  # her next message (if any) can be claimed now
+        except Exception as error:  # noqa: BLE001 - stays in the inbox and is tried again after a backoff
             log.error("sms processing failed: %s", type(error).__name__, exc_info=error)
-            await asyncio.sleep(1.0)
+            if self.store.failed(item.id, type(error).__name__):
+                log.error("sms message given up after repeated failures (dead letter, id=%s)", item.id)
         finally:
             self._in_flight.discard(item.id)
 

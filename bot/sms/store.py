@@ -27,6 +27,11 @@ inbox = sa.Table(
     sa.Column("sealed", sa.Text),  # encrypted {"from": ..., "text": ...}; NULL once processed
     sa.Column("received_at", sa.Float, nullable=False),
     sa.Column("processed_at", sa.Float, index=True),
+    # Several gateways share the inbox: a row is processed by the one that leased it; a dead
+    # gateway's lease runs out and another takes the row over.
+    sa.Column("lease_until", sa.Float),
+    sa.Column("attempts", sa.Integer),
+    sa.Column("last_error", sa.String(64)),  # "dead_letter: <error>" once it is given up
     sa.UniqueConstraint("provider", "provider_id", name="uq_sms_inbox_provider_id"),
     sqlite_autoincrement=True,  # ids are never reused (SQLite reuses the largest rowid otherwise)
 )
@@ -39,6 +44,10 @@ subscribers = sa.Table(
     sa.Column("provider", sa.String(32)),  # the provider she last wrote through: replies go back that way
     sa.Column("updated_at", sa.Float, nullable=False),
 )
+
+
+INBOX_LEASE_SECONDS = 120.0  # longer than one message's processing (Rasa timeout x retries)
+INBOX_MAX_ATTEMPTS = 8
 
 
 @dataclass(frozen=True)
@@ -82,16 +91,72 @@ class SmsStore:
             rows = conn.execute(
                 sa.select(inbox).where(inbox.c.processed_at.is_(None)).order_by(inbox.c.id).limit(limit)
             ).all()
-        items = []
-        for row in rows:
-            body = json.loads(self._cipher.decrypt(row.sealed.encode())) if row.sealed else {"from": "", "text": ""}
-            items.append(InboxItem(row.id, row.provider, row.user_key, body["from"], body["text"]))
-        return items
+        return [self._item(row) for row in rows]
+
+    def claim(self, limit: int = 100, lease_seconds: float = INBOX_LEASE_SECONDS) -> list[InboxItem]:
+        """Lease waiting messages for this gateway: each row goes to exactly one gateway.
+
+        A row is claimed with one conditional UPDATE (unprocessed, lease free or expired, and no
+        older unprocessed message of the same number), so two gateways never both process it and
+        one number's messages are processed in the order they came, whichever gateway takes them."""
+        now = self.clock()
+        free = sa.or_(inbox.c.lease_until.is_(None), inbox.c.lease_until < now)
+        with self.engine.connect() as conn:
+            candidates = conn.execute(
+                sa.select(inbox.c.id, inbox.c.user_key)
+                .where(inbox.c.processed_at.is_(None), free)
+                .order_by(inbox.c.id)
+                .limit(limit)
+            ).all()
+        older = inbox.alias("older")
+        claimed = []
+        for candidate in candidates:
+            earlier_waiting = (
+                sa.select(older.c.id)
+                .where(older.c.user_key == candidate.user_key, older.c.processed_at.is_(None), older.c.id < candidate.id)
+                .exists()
+            )
+            with self.engine.begin() as conn:
+                won = conn.execute(
+                    inbox.update()
+                    .where(inbox.c.id == candidate.id, inbox.c.processed_at.is_(None), free, ~earlier_waiting)
+                    .values(lease_until=now + lease_seconds, attempts=sa.func.coalesce(inbox.c.attempts, 0) + 1)
+                ).rowcount
+                row = conn.execute(sa.select(inbox).where(inbox.c.id == candidate.id)).first() if won == 1 else None
+            if row is not None:
+                claimed.append(self._item(row))
+        return claimed
+
+    def _item(self, row: Any) -> InboxItem:
+        body = json.loads(self._cipher.decrypt(row.sealed.encode())) if row.sealed else {"from": "", "text": ""}
+        return InboxItem(row.id, row.provider, row.user_key, body["from"], body["text"])
+
+    def failed(self, item_id: int, error: str, max_attempts: int = INBOX_MAX_ATTEMPTS) -> bool:
+        """Processing failed: retry after a backoff, or dead-letter after ``max_attempts``.
+
+        Returns True when the message was given up (it stays recorded, without text)."""
+        now = self.clock()
+        with self.engine.begin() as conn:
+            attempts = conn.execute(sa.select(inbox.c.attempts).where(inbox.c.id == item_id)).scalar() or 0
+            if attempts >= max_attempts:
+                conn.execute(
+                    inbox.update()
+                    .where(inbox.c.id == item_id)
+                    .values(processed_at=now, sealed=None, lease_until=None, last_error=f"dead_letter: {error}"[:64])
+                )
+                return True
+            backoff = min(2.0**attempts, 300.0)
+            conn.execute(
+                inbox.update().where(inbox.c.id == item_id).values(lease_until=now + backoff, last_error=error[:64])
+            )
+        return False
 
     def done(self, item_id: int) -> None:
         """Processed: the text and number are dropped; the id stays to refuse replays."""
         with self.engine.begin() as conn:
-            conn.execute(inbox.update().where(inbox.c.id == item_id).values(processed_at=self.clock(), sealed=None))
+            conn.execute(
+                inbox.update().where(inbox.c.id == item_id).values(processed_at=self.clock(), sealed=None, lease_until=None)
+            )
 
     # -- per-number state ---------------------------------------------------------------------
     def _state(self, user_key: str) -> Any:

@@ -1,0 +1,79 @@
+"""The SMS inbox shared by several gateways (the compose topology), on SQLite and PostgreSQL:
+every message is processed by exactly one gateway, one number's messages in order, a dead
+gateway's lease runs out, and repeated failures end in a recorded dead letter."""
+
+from __future__ import annotations
+
+import threading
+import uuid
+from pathlib import Path
+
+import pytest
+
+from bot.db import open_engine
+from bot.sms.store import SmsStore
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.now = 1_000_000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    if request.param == "sqlite":
+        return f"sqlite:///{tmp_path / 'gateway.db'}"
+    server = request.getfixturevalue("postgres")
+    return str(server.create_database(f"inbox_{uuid.uuid4().hex[:12]}"))
+
+
+def test_two_gateways_never_process_the_same_message(db_url: str) -> None:
+    first, second = SmsStore(open_engine(db_url), "pepper"), SmsStore(open_engine(db_url), "pepper")
+    for n in range(60):
+        first.accept("kannel", f"mo-{n}", f"key-{n % 20}", f"+6681000{n % 20:04d}", f"message {n}")
+    taken: dict[str, list[int]] = {"a": [], "b": []}
+
+    def gateway(name: str, store: SmsStore) -> None:
+        while True:
+            items = store.claim(limit=5)
+            if not items and not store.unprocessed():
+                return
+            for item in items:
+                taken[name].append(item.id)
+                store.done(item.id)
+
+    threads = [threading.Thread(target=gateway, args=(n, s)) for n, s in (("a", first), ("b", second))]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=60)
+    everything = taken["a"] + taken["b"]
+    assert sorted(everything) == sorted(set(everything)) and len(everything) == 60  # once each, none lost
+
+
+def test_one_numbers_messages_are_claimed_in_order(db_url: str) -> None:
+    store = SmsStore(open_engine(db_url), "pepper")
+    ids = [store.accept("kannel", f"mo-{n}", "key-her", "+66810000001", f"answer {n}") for n in range(3)]
+    assert [i.id for i in store.claim()] == [ids[0]]  # the second waits for the first (the job check's "1"s)
+    assert store.claim() == []
+    store.done(ids[0])
+    assert [i.text for i in store.claim()] == ["answer 1"]
+
+
+def test_a_dead_gateways_lease_runs_out_and_failures_end_in_a_dead_letter(db_url: str) -> None:
+    clock = Clock()
+    store = SmsStore(open_engine(db_url), "pepper", clock=clock)
+    item_id = store.accept("kannel", "mo-1", "key-her", "+66810000001", "help")
+    assert [i.id for i in store.claim(lease_seconds=120)] == [item_id]
+    assert store.claim() == []  # leased
+    clock.now += 121
+    assert [i.id for i in store.claim()] == [item_id]  # the lease ran out: another gateway takes it
+    for _ in range(6):
+        assert store.failed(item_id, "RasaUnavailable", max_attempts=8) is False
+        clock.now += 400
+        assert [i.id for i in store.claim()] == [item_id]
+    assert store.failed(item_id, "RasaUnavailable", max_attempts=8) is True
+    assert store.unprocessed() == [] and store.claim() == []
