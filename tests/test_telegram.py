@@ -290,3 +290,44 @@ def test_a_reply_to_an_erased_case_never_reaches_the_next_girl(live_settings: Se
         assert "Are you still at the red house?" not in fake.texts(GIRL_B)
 
     run(live_settings, scenario)
+
+
+GIRL_C = 3005
+
+
+def test_two_gateways_relay_each_line_once_and_a_new_gateway_does_not_repost_cards(
+    live_settings: Settings, catalog: Catalog
+) -> None:
+    """Two gateway processes share the database (compose): her lines reach the group once, and
+    starting another gateway does not re-post the cards already in the group."""
+    _close_other_cases(live_settings)
+
+    async def scenario(fake: FakeTelegram, bot: TelegramBot) -> None:
+        second = TelegramBot(bot.config, bot.pipeline, bot.desk)
+        second.attach(bot._application)  # noqa: SLF001 - a second gateway talking to the same Bot API
+        fake.say(GIRL_C, "my boss locked us in the factory and took our passports")
+        cards = await fake.wait_for(
+            lambda: [
+                p
+                for p in fake.sent(GROUP)
+                if "claim:" in json.dumps(p.get("reply_markup")) and "my boss locked" in p["text"]
+            ]
+        )
+        number = int(cards[0]["text"].split()[0].lstrip("#"))
+        assert second._reannounce_missing_cards() == 0  # noqa: SLF001 - what a starting gateway does
+        lines = [f"line {n} from the factory" for n in range(5)]
+        for text in lines:
+            fake.say(GIRL_C, text)
+        await fake.wait_for(lambda: all(f"#{number} she: {t}" in fake.texts(GROUP) for t in lines[:1]))
+        for _ in range(5):  # both gateways relay at the same time as the running one's supervisor
+            await asyncio.gather(bot._relay_to_group(), second._relay_to_group())  # noqa: SLF001
+        await fake.wait_for(lambda: all(f"#{number} she: {t}" in fake.texts(GROUP) for t in lines))
+        await asyncio.sleep(1.0)
+        group = fake.texts(GROUP)
+        assert all(group.count(f"#{number} she: {t}") == 1 for t in lines), [t for t in group if t.startswith(f"#{number}")]
+        cards_now = [
+            p for p in fake.sent(GROUP) if "claim:" in json.dumps(p.get("reply_markup")) and f"#{number} " in p["text"]
+        ]
+        assert len(cards_now) == 1
+
+    run(live_settings, scenario)

@@ -72,7 +72,9 @@ relay_progress = sa.Table(
     metadata,
     sa.Column("escalation_id", sa.Integer, primary_key=True),
     sa.Column("last_line_id", sa.Integer, nullable=False, default=0),
+    sa.Column("lease_until", sa.Float),  # a gateway is relaying this case's new lines (several run)
 )
+RELAY_LEASE_SECONDS = 60.0
 
 
 class RateLimiter:
@@ -175,8 +177,31 @@ class TelegramBot:
         return application
 
     async def start_supervisor(self, application: Application) -> None:
-        self.handoff.renotify_open()  # a restart alerts the group again about every open case
+        self._reannounce_missing_cards()
         self._supervisor = asyncio.create_task(self._supervise(application))
+
+    def _reannounce_missing_cards(self) -> int:
+        """After a restart: announce again the open cases whose card never reached the group
+        (a gateway died between taking the announcement and posting it). A case that has its
+        card is not posted again, so starting a second gateway does not repeat every card."""
+        chat = self.config.counsellor_chat
+        if chat is None:
+            return 0
+        has_card = (
+            sa.select(group_messages.c.message_id)
+            .where(
+                group_messages.c.chat_id == chat,
+                group_messages.c.escalation_id == escalations.c.id,
+                group_messages.c.is_card.is_(True),
+            )
+            .exists()
+        )
+        with self.handoff.engine.begin() as conn:
+            return int(
+                conn.execute(
+                    escalations.update().where(escalations.c.status == "open", ~has_card).values(notified_at=None)
+                ).rowcount
+            )
 
     async def stop_supervisor(self) -> None:
         if self._supervisor is not None:
@@ -396,26 +421,55 @@ class TelegramBot:
             return
         with self.handoff.engine.connect() as conn:
             progress = {r.escalation_id: r.last_line_id for r in conn.execute(sa.select(relay_progress))}
-        for escalation_id, last_id in progress.items():
+        for escalation_id in progress:
             escalation = self.handoff.get(escalation_id)
             if escalation is None or not escalation.active:
                 with self.handoff.engine.begin() as conn:
                     conn.execute(relay_progress.delete().where(relay_progress.c.escalation_id == escalation_id))
                 continue
-            lines = [t for t in self.handoff.read_transcript(GROUP_READER, escalation_id, last_id)]
-            card = self._card_of(escalation_id)
-            for line in lines:
-                if line.sender == "user":
-                    text = f"#{escalation_id} she: {line.text}"
-                    sent = await with_retries(self._bot.send_message, chat, text, reply_to_message_id=card)
-                    self._record_group_message(sent.message_id, escalation_id)
-            if lines:
+            last_id = self._lease_relay(escalation_id)
+            if last_id is None:
+                continue  # another gateway is relaying this case right now
+            try:
+                lines = [t for t in self.handoff.read_transcript(GROUP_READER, escalation_id, last_id)]
+                card = self._card_of(escalation_id)
+                for line in lines:
+                    if line.sender == "user":
+                        text = f"#{escalation_id} she: {line.text}"
+                        sent = await with_retries(self._bot.send_message, chat, text, reply_to_message_id=card)
+                        self._record_group_message(sent.message_id, escalation_id)
+                    with self.handoff.engine.begin() as conn:  # the position moves line by line
+                        conn.execute(
+                            relay_progress.update()
+                            .where(relay_progress.c.escalation_id == escalation_id)
+                            .values(last_line_id=line.id)
+                        )
+            finally:
                 with self.handoff.engine.begin() as conn:
                     conn.execute(
                         relay_progress.update()
                         .where(relay_progress.c.escalation_id == escalation_id)
-                        .values(last_line_id=lines[-1].id)
+                        .values(lease_until=None)
                     )
+
+    def _lease_relay(self, escalation_id: int) -> int | None:
+        """Take the case's relay position for this gateway (one conditional UPDATE); its last
+        relayed line id, or None when another gateway holds it. A dead gateway's lease expires."""
+        now = time.time()
+        free = sa.or_(relay_progress.c.lease_until.is_(None), relay_progress.c.lease_until < now)
+        with self.handoff.engine.begin() as conn:
+            won = conn.execute(
+                relay_progress.update()
+                .where(relay_progress.c.escalation_id == escalation_id, free)
+                .values(lease_until=now + RELAY_LEASE_SECONDS)
+            ).rowcount
+            if won != 1:
+                return None
+            return int(
+                conn.execute(
+                    sa.select(relay_progress.c.last_line_id).where(relay_progress.c.escalation_id == escalation_id)
+                ).scalar_one()
+            )
 
     async def _claim_button(self, update: Update, escalation_id: int) -> None:
         query = update.callback_query
