@@ -37,6 +37,8 @@ class FakeTelegram:
     message_ids: dict[str, int] = field(default_factory=dict)  # text of a sent message -> its id
     _runner: web.AppRunner | None = None
     url: str = ""
+    # method -> HTTP status to answer with instead (a Telegram outage for that method)
+    failing: dict[str, int] = field(default_factory=dict)
 
     async def start(self) -> None:
         app = web.Application()
@@ -126,6 +128,11 @@ class FakeTelegram:
                     params[key] = str(value)
         if method != "getUpdates":
             self.calls.append(Call(method, params))
+        if method in self.failing:
+            status = self.failing[method]
+            return web.json_response(
+                {"ok": False, "error_code": status, "description": "Internal Server Error"}, status=status
+            )
         result = await self._result(method, params)
         return web.json_response({"ok": True, "result": result})
 

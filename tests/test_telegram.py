@@ -245,7 +245,7 @@ def test_webhook_checks_the_secret_and_ignores_replays(live_settings: Settings, 
     run(live_settings, scenario, webhook_port=port)
 
 
-GIRL_A, GIRL_B = 3003, 3004
+GIRL_A, GIRL_B = 3103, 3104
 
 
 def test_a_reply_to_an_erased_case_never_reaches_the_next_girl(live_settings: Settings, catalog: Catalog) -> None:
@@ -292,7 +292,7 @@ def test_a_reply_to_an_erased_case_never_reaches_the_next_girl(live_settings: Se
     run(live_settings, scenario)
 
 
-GIRL_C = 3005
+GIRL_C = 3105
 
 
 def test_two_gateways_relay_each_line_once_and_a_new_gateway_does_not_repost_cards(
@@ -329,5 +329,25 @@ def test_two_gateways_relay_each_line_once_and_a_new_gateway_does_not_repost_car
             p for p in fake.sent(GROUP) if "claim:" in json.dumps(p.get("reply_markup")) and f"#{number} " in p["text"]
         ]
         assert len(cards_now) == 1
+
+    run(live_settings, scenario)
+
+
+def test_erase_completes_when_telegram_cannot_delete_messages(live_settings: Settings, catalog: Catalog) -> None:
+    """deleteMessages answers 500 every time: her profile and cases are erased all the same,
+    the deletion was tried again, and she is told she was erased (not "technical problem")."""
+
+    async def scenario(fake: FakeTelegram, bot: TelegramBot) -> None:
+        chat = 3106
+        fake.say(chat, "they took my passport and i cant leave")
+        await fake.wait_for(lambda: catalog.text("escalation_alerted", "en") in fake.texts(chat))
+        key = bot._key(chat)  # noqa: SLF001
+        assert bot.handoff.active_for(key) is not None
+        fake.failing["deleteMessages"] = 500
+        fake.say(chat, "/erase")
+        await fake.wait_for(lambda: catalog.text("erased", "en") in fake.texts(chat), timeout=60)
+        assert bot.handoff.active_for(key) is None and bot.pipeline.profiles.get(key).language is None
+        assert sum(1 for c in fake.calls if c.method == "deleteMessages" and int(c.params["chat_id"]) == chat) >= 2
+        assert catalog.text("service_unavailable", "en") not in fake.texts(chat)
 
     run(live_settings, scenario)

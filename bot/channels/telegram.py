@@ -24,7 +24,7 @@ from aiohttp import web
 from telegram import InlineKeyboardButton, InlineKeyboardMarkup, Update
 from telegram import Message as TgMessage
 from telegram.constants import ChatType
-from telegram.error import BadRequest, Forbidden, NetworkError, RetryAfter, TimedOut
+from telegram.error import BadRequest, Forbidden, NetworkError, RetryAfter, TelegramError, TimedOut
 from telegram.ext import (
     Application,
     CallbackQueryHandler,
@@ -315,15 +315,16 @@ class TelegramBot:
             )
             ids = sorted({r.message_id for r in rows if r.at >= horizon})
             conn.execute(sent_messages.delete().where(sent_messages.c.user_key == key))
+        # Her data first, whatever Telegram answers: erasure must not depend on its API.
+        profile = self.pipeline.profiles.get(key)
+        turn = await self.pipeline.erase(profile)
         bot = self._bot
-        for start in range(0, len(ids), 100):  # deleteMessages takes up to 100 ids
+        for start in range(0, len(ids), 100):  # deleteMessages takes up to 100 ids; best effort, retried
             batch = ids[start : start + 100]
             try:
                 await with_retries(bot.delete_messages, chat_id, batch)
-            except BadRequest:
-                log.warning("some messages could not be deleted (too old or already gone)")
-        profile = self.pipeline.profiles.get(key)
-        turn = await self.pipeline.erase(profile)
+            except TelegramError as error:
+                log.warning("chat messages not deleted (%s); her data is erased", type(error).__name__)
         # The confirmation is not remembered: there is nothing left to delete later.
         for reply in turn.replies:
             await with_retries(bot.send_message, chat_id, reply.text)
