@@ -103,12 +103,12 @@ class Settings:
         """A secret from the environment, else one generated once and kept in var/ (0600)."""
         if given:
             return given
-        self.var_dir.mkdir(parents=True, exist_ok=True)
+        from bot.state import private_file
+
         path = self.var_dir / name
-        if not path.exists():
-            path.touch(mode=0o600)
-            path.write_text(secrets.token_hex(32))
-        return path.read_text().strip()
+        if not path.exists() or not path.read_text().strip():
+            private_file(path).write_text(secrets.token_hex(32))
+        return private_file(path).read_text().strip()
 
     def rasa_env(self) -> dict[str, str]:
         """Environment for the Rasa and action server processes."""

@@ -7,6 +7,8 @@ from typing import Any
 
 import sqlalchemy as sa
 
+from bot.state import private_file
+
 metadata = sa.MetaData()
 
 
@@ -21,8 +23,8 @@ def _sqlite_pragmas(connection: Any, _: Any) -> None:
 
 def open_engine(url: str) -> sa.engine.Engine:
     """An engine with every table created (idempotent)."""
-    if url.startswith("sqlite:///"):
-        Path(url.removeprefix("sqlite:///")).parent.mkdir(parents=True, exist_ok=True)
+    if url.startswith("sqlite:///") and url != "sqlite:///:memory:":
+        private_file(Path(url.removeprefix("sqlite:///")))  # 0600 in a 0700 directory, before SQLite opens it
     engine = sa.create_engine(url, future=True)
     if engine.dialect.name == "sqlite":
         sa.event.listen(engine, "connect", _sqlite_pragmas)

@@ -113,8 +113,11 @@ class Stack:
         return f"http://127.0.0.1:{self.settings.action_port}/health"
 
     def start(self, model: Path, timeout: float = 300.0) -> None:
-        logs = self.settings.var_dir / "logs"
-        logs.mkdir(parents=True, exist_ok=True)
+        from bot.state import private_directory, private_file
+
+        logs = private_directory(self.settings.var_dir / "logs")
+        if not self.settings.tracker_url:  # Rasa's SQLite tracker holds her messages: 0600 before Rasa opens it
+            private_file(Path(self.settings.tracker_db_path()))
         env = child_env(self.settings)
         if not _ready(self.actions_health):
             self._spawn(actions_command(self.settings), env, logs / "actions.log")
@@ -130,7 +133,9 @@ class Stack:
             time.sleep(0.5)
 
     def _spawn(self, command: list[str], env: dict[str, str], log_file: Path) -> None:
-        with log_file.open("ab") as sink:
+        from bot.state import private_file
+
+        with private_file(log_file).open("ab") as sink:
             self.processes.append(subprocess.Popen(command, cwd=ROOT, env=env, stdout=sink, stderr=subprocess.STDOUT))
 
     def stop(self) -> None:

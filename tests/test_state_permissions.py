@@ -1,0 +1,43 @@
+"""The state directory and every database, secret and log in it are private to this user
+(a security review read her sentence out of a 0644 gateway.db as `nobody`)."""
+
+from __future__ import annotations
+
+import os
+import stat
+from pathlib import Path
+
+import sqlalchemy as sa
+
+from bot.config import Settings
+from bot.db import open_engine
+
+
+def mode(path: Path) -> int:
+    return stat.S_IMODE(os.stat(path).st_mode)
+
+
+def test_state_directory_databases_and_secrets_are_private(tmp_path: Path, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    var = tmp_path / "var"
+    monkeypatch.setenv("SP_VAR_DIR", str(var))
+    settings = Settings()
+    settings.secret("pepper", "")
+    engine = open_engine(settings.database_url())
+    with engine.begin() as conn:
+        conn.execute(sa.text("create table t (x text)"))
+        conn.execute(sa.text("insert into t values ('her words')"))
+    assert mode(var) == 0o700
+    assert mode(var / "pepper") == 0o600
+    assert mode(var / "gateway.db") == 0o600
+    for sidecar in var.glob("gateway.db-*"):
+        assert mode(sidecar) == 0o600, sidecar
+
+
+def test_an_existing_installation_is_tightened(tmp_path: Path, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    var = tmp_path / "var"
+    var.mkdir(mode=0o755)
+    (var / "gateway.db").touch(mode=0o644)
+    os.chmod(var / "gateway.db", 0o644)
+    monkeypatch.setenv("SP_VAR_DIR", str(var))
+    open_engine(Settings().database_url())
+    assert mode(var) == 0o700 and mode(var / "gateway.db") == 0o600
