@@ -9,6 +9,7 @@ from pathlib import Path
 from urllib.parse import urlsplit
 
 ROOT = Path(__file__).resolve().parent.parent
+MIN_SECRET_CHARS = 32  # the pepper keys pseudonyms and the address encryption
 
 
 def _env(name: str, default: str) -> str:
@@ -100,15 +101,42 @@ class Settings:
         return self.tracker_db or str(self.var_dir / "rasa_tracker.db")
 
     def secret(self, name: str, given: str) -> str:
-        """A secret from the environment, else one generated once and kept in var/ (0600)."""
-        if given:
-            return given
-        from bot.state import private_file
+        """A secret from the environment, else one generated once and kept in var/ (0600).
 
+        Never weak, never silently replaced: a secret shorter than 32 characters is refused (an
+        empty pepper would make the address key a public constant), and an empty or short file is
+        an error to fix from a backup - a new pepper would leave her data unreadable and unerasable.
+        Creation is atomic: written to a private temporary file, then hard-linked into place, so
+        two processes starting at once agree on one secret and never read a half-written file."""
+        from bot.state import private_directory, private_file
+
+        if given:
+            if len(given) < MIN_SECRET_CHARS:
+                raise ValueError(f"{name}: at least {MIN_SECRET_CHARS} random characters are required")
+            return given
         path = self.var_dir / name
-        if not path.exists() or not path.read_text().strip():
-            private_file(path).write_text(secrets.token_hex(32))
-        return private_file(path).read_text().strip()
+        if not path.exists():
+            private_directory(self.var_dir)
+            temporary = self.var_dir / f".{name}.{os.getpid()}.{secrets.token_hex(4)}"
+            descriptor = os.open(temporary, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o600)
+            try:
+                os.write(descriptor, secrets.token_hex(32).encode())
+                os.fsync(descriptor)
+            finally:
+                os.close(descriptor)
+            try:
+                os.link(temporary, path)  # fails if another process got there first: theirs is kept
+            except FileExistsError:
+                pass
+            finally:
+                os.unlink(temporary)
+        value = private_file(path).read_text().strip()
+        if len(value) < MIN_SECRET_CHARS:
+            raise RuntimeError(
+                f"{path} is empty or shorter than {MIN_SECRET_CHARS} characters: restore it from a backup "
+                "(a new secret would leave existing data unreadable), or remove it on a fresh installation"
+            )
+        return value
 
     def rasa_env(self) -> dict[str, str]:
         """Environment for the Rasa and action server processes."""

@@ -41,3 +41,29 @@ def test_an_existing_installation_is_tightened(tmp_path: Path, monkeypatch) -> N
     monkeypatch.setenv("SP_VAR_DIR", str(var))
     open_engine(Settings().database_url())
     assert mode(var) == 0o700 and mode(var / "gateway.db") == 0o600
+
+
+def test_a_weak_or_empty_pepper_is_refused_never_used(tmp_path: Path, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    import pytest
+
+    monkeypatch.setenv("SP_VAR_DIR", str(tmp_path / "var"))
+    with pytest.raises(ValueError, match="32"):
+        Settings().secret("pepper", "x")
+    (tmp_path / "var").mkdir()
+    (tmp_path / "var" / "pepper").write_text("")
+    with pytest.raises(RuntimeError, match="backup"):
+        Settings().secret("pepper", "")
+
+
+def test_two_processes_creating_the_pepper_agree_on_one(tmp_path: Path) -> None:
+    import subprocess
+    import sys
+
+    from bot.config import ROOT
+
+    code = "from bot.config import Settings; print(Settings().secret('pepper', ''))"
+    env = {**os.environ, "SP_VAR_DIR": str(tmp_path / "var"), "PYTHONPATH": str(ROOT)}
+    runs = [subprocess.Popen([sys.executable, "-c", code], env=env, stdout=subprocess.PIPE, text=True) for _ in range(6)]
+    values = {p.communicate(timeout=60)[0].strip() for p in runs}
+    assert len(values) == 1 and len(values.pop()) == 64
+    assert [p.name for p in (tmp_path / "var").iterdir()] == ["pepper"]  # no temporary file left behind
