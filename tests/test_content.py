@@ -160,3 +160,24 @@ def test_not_understood_replies_carry_a_way_out_of_danger(
         for country in COUNTRIES:
             number = catalog.countries[country].emergency_hotlines()[0].number
             assert number in renderer.answer(intent, language, country)[0].text, (intent, country)
+
+
+# Texts that tell her what to write when she needs a person: every quoted word must do it.
+HELP_INSTRUCTIONS = ("handoff_released", "handoff_closed", "handoff_ended_by_user", "rate_limited", "safety_net")
+QUOTED = re.compile(r'["“«„「『]([^"“”«»„「」『』]{1,40}?)["”»“」』]')
+
+
+@pytest.mark.parametrize("language", LANGUAGES)
+def test_every_word_a_text_tells_her_to_write_for_help_escalates(
+    catalog: Catalog, screener: Screener, language: str
+) -> None:
+    from bot.text import normalize
+
+    broken = []
+    for key in HELP_INSTRUCTIONS:
+        for variant in (None, "sms"):
+            text = catalog.text(key, language, variant, number="112")
+            for word in QUOTED.findall(text):
+                if not screener.screen(normalize(word).text).urgent:
+                    broken.append((key, variant, word))
+    assert not broken, broken
