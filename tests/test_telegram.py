@@ -351,3 +351,25 @@ def test_erase_completes_when_telegram_cannot_delete_messages(live_settings: Set
         assert catalog.text("service_unavailable", "en") not in fake.texts(chat)
 
     run(live_settings, scenario)
+
+
+def test_button_taps_are_never_rate_limited_and_a_forged_claim_is_refused(live_settings: Settings, catalog: Catalog) -> None:
+    """Answering the six-question check by tapping (about one tap a second) lost the last answer
+    to the "too fast" notice: taps do not count against the flood limit, typed messages do."""
+
+    async def scenario(fake: FakeTelegram, _: TelegramBot) -> None:
+        chat = 3107
+        for _ in range(6):
+            fake.press(chat, "/get_help")
+            await asyncio.sleep(0.2)
+        await fake.wait_for(lambda: len([c for c in fake.calls if c.method == "answerCallbackQuery"]) >= 6)
+        await asyncio.sleep(2.0)
+        assert catalog.text("rate_limited", "en") not in fake.texts(chat)
+        answered = [t for t in fake.texts(chat) if t]
+        assert len(answered) >= 6, answered
+        fake.press(GROUP, "claim:abc", from_id=COUNSELLOR)
+        await fake.wait_for(
+            lambda: any(c.method == "answerCallbackQuery" and c.params.get("text") == "Not a case." for c in fake.calls)
+        )
+
+    run(live_settings, scenario, rate_limit=3)

@@ -242,8 +242,10 @@ class TelegramBot:
         self._remember(chat.id, message.message_id)
         await self._handle(chat.id, message.text)
 
-    async def _handle(self, chat_id: int, text: str) -> None:
-        if not self.limiter.allow(chat_id) and not self.pipeline.is_urgent(text):
+    async def _handle(self, chat_id: int, text: str, typed: bool = True) -> None:
+        """One message or button tap. The flood limit is for typed messages only: a tap on a
+        button (the job check's yes/no, the menu) is never dropped, nor is danger."""
+        if typed and not self.limiter.allow(chat_id) and not self.pipeline.is_urgent(text):
             if self.limiter.should_warn(chat_id):
                 await self._send(chat_id, Message(self.render.t("rate_limited", self._language(chat_id))))
             return
@@ -287,12 +289,16 @@ class TelegramBot:
             return
         chat_id = query.message.chat.id
         if query.data.startswith("claim:"):
-            await self._claim_button(update, int(query.data.split(":", 1)[1]))
+            number = query.data.split(":", 1)[1]
+            if not number.isdigit():  # a malformed or forged payload: refused, never logged
+                await query.answer("Not a case.", show_alert=True)
+                return
+            await self._claim_button(update, int(number))
             return
         await query.answer()
         if chat_id == self.config.counsellor_chat or query.message.chat.type != ChatType.PRIVATE:
             return
-        await self._handle(chat_id, query.data)
+        await self._handle(chat_id, query.data, typed=False)
 
     async def on_membership(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
         """The bot was added to a group that is not the counsellors' group: leave it."""
