@@ -27,6 +27,9 @@ class Settings:
     rasa_host: str = field(default_factory=lambda: _env("SP_RASA_HOST", "127.0.0.1"))
     rasa_port: int = field(default_factory=lambda: int(_env("SP_RASA_PORT", "5005")))
     action_port: int = field(default_factory=lambda: int(_env("SP_ACTION_PORT", "5055")))
+    # The action server has no authentication: loopback unless a deployment names an interface
+    # (containers: 0.0.0.0 on a private network only).
+    action_host: str = field(default_factory=lambda: _env("SP_ACTION_HOST", "127.0.0.1"))
     rasa_timeout: float = field(default_factory=lambda: float(_env("SP_RASA_TIMEOUT", "15")))
     # Gateway state (language, country per user). SQLite file by default.
     db_url: str = field(default_factory=lambda: _env("SP_DB_URL", ""))
@@ -154,6 +157,7 @@ class Settings:
             "TICKET_LOCK_LIFETIME": _env("TICKET_LOCK_LIFETIME", "5"),
             "SP_RASA_CHANNEL_TOKEN": self.secret("channel_token", self.channel_token),
             "SP_DATA_DIR": str(self.data_dir),
+            "SANIC_HOST": self.action_host,  # rasa_sdk's listen address (its default is 0.0.0.0)
             "RASA_TELEMETRY_ENABLED": "false",
             "TF_CPP_MIN_LOG_LEVEL": "3",
         }

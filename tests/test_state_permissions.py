@@ -67,3 +67,12 @@ def test_two_processes_creating_the_pepper_agree_on_one(tmp_path: Path) -> None:
     values = {p.communicate(timeout=60)[0].strip() for p in runs}
     assert len(values) == 1 and len(values.pop()) == 64
     assert [p.name for p in (tmp_path / "var").iterdir()] == ["pepper"]  # no temporary file left behind
+
+
+def test_the_action_server_listens_on_loopback_unless_told_otherwise(monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    from bot.stack import child_env
+
+    monkeypatch.delenv("SP_ACTION_HOST", raising=False)
+    assert child_env(Settings())["SANIC_HOST"] == "127.0.0.1"
+    monkeypatch.setenv("SP_ACTION_HOST", "0.0.0.0")  # noqa: S104 - a container on a private network
+    assert child_env(Settings())["SANIC_HOST"] == "0.0.0.0"  # noqa: S104
