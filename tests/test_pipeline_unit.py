@@ -180,12 +180,12 @@ def test_semantic_concern_answers_and_offers_without_pausing(world: Any) -> None
     assert turn.replies[0].text == "an answer" and world.rasa.sent == [text]
 
 
-def test_a_sure_harmless_reading_turns_a_lexicon_match_into_answer_and_offer(world: Any) -> None:
-    text = "is it legal if my boss keeps my passport?"
-    assert world.pipeline.screener.screen(text).urgent  # the lexicon alone would pause the bot
-    world.model.by_text[text] = SemanticRisk(0.005, 0.005, 0.0, 0.99, "documents_taken", 0.9)
+def test_the_model_never_overrules_a_lexicon_match(world: Any) -> None:
+    text = "my employer took my passport and won't let me go anywhere"
+    assert world.pipeline.screener.screen(text).urgent
+    world.model.by_text[text] = SemanticRisk(0.0, 0.0, 0.0, 1.0, "documents_taken", 0.9)  # "sure" it is harmless
     turn = run(world, text)
-    assert turn.escalate is False and turn.risk_level == "concern" and world.rasa.sent == [text]
+    assert turn.escalate is True and turn.risk_level == "urgent" and world.rasa.sent == []
 
 
 def test_a_lone_cry_is_never_overruled(world: Any) -> None:

@@ -74,7 +74,7 @@ def test_encoder_vectors_are_normalised_and_cached(encoder) -> None:  # type: ig
 
 
 # -- the decision table (pure) ---------------------------------------------------------------
-T = Thresholds(urgent=0.9, concern=0.5, person=0.5, lexicon_veto=0.995)
+T = Thresholds(urgent=0.9, concern=0.5, person=0.5)
 CRY = RiskResult("urgent", "cry_for_help", ("help",), ("cry_for_help",))
 LOCKED = RiskResult("urgent", "locked_in", ("locked",), ("locked_in",))
 ASKED = RiskResult("concern", "requested", ("talk to .. person",), ("requested",))
@@ -90,10 +90,8 @@ def sem(urgent: float = 0.0, concern: float = 0.0, person: float = 0.0, category
     "lexicon, semantic, level, category, person, source",
     [
         (CRY, sem(), "urgent", "cry_for_help", False, "lexicon"),  # a lone cry is never overruled
-        (LOCKED, sem(), "concern", "locked_in", False, "lexicon"),  # sure it is harmless: answer + offer
-        (LOCKED, sem(urgent=0.003), "concern", "locked_in", False, "lexicon"),
-        (LOCKED, sem(urgent=0.01), "urgent", "locked_in", False, "lexicon"),
-        (LOCKED, sem(urgent=0.2), "urgent", "locked_in", False, "lexicon"),  # any doubt: escalate
+        (LOCKED, sem(), "urgent", "locked_in", False, "lexicon"),  # the model never overrules the lexicon
+        (LOCKED, sem(urgent=0.2), "urgent", "locked_in", False, "lexicon"),
         (LOCKED, sem(urgent=0.95), "urgent", "locked_in", False, "both"),
         (CLEAR, sem(urgent=0.95), "urgent", "forced_sex", False, "semantic"),
         (CLEAR, sem(urgent=0.7), "concern", "forced_sex", False, "semantic"),  # between: offer, no pause
