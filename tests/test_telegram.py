@@ -373,3 +373,22 @@ def test_button_taps_are_never_rate_limited_and_a_forged_claim_is_refused(live_s
         )
 
     run(live_settings, scenario, rate_limit=3)
+
+
+def test_a_voice_note_gets_the_hotlines_of_the_country_she_chose(live_settings: Settings, catalog: Catalog) -> None:
+    """A Burmese girl in Thailand: the voice-note reply lists Thailand's numbers, not Myanmar's."""
+
+    async def scenario(fake: FakeTelegram, bot: TelegramBot) -> None:
+        chat = 3108
+        profiles = bot.pipeline.profiles
+        profile = profiles.get(bot._key(chat))  # noqa: SLF001
+        profile.language, profile.country = "my", "TH"
+        profiles.save(profile)
+        fake.say(chat, None, voice={"file_id": "v2", "file_unique_id": "v2", "duration": 3})
+        replies = await fake.wait_for(
+            lambda: [t for t in fake.texts(chat) if t.startswith(catalog.text("input_voice", "my"))]
+        )
+        thai = catalog.countries["TH"].emergency_hotlines()[0].number
+        assert thai in replies[0] and "1300" in replies[0]
+
+    run(live_settings, scenario)

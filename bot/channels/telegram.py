@@ -214,7 +214,8 @@ class TelegramBot:
         if isinstance(update, Update) and update.effective_chat and update.effective_chat.type == ChatType.PRIVATE:
             language = self._language(update.effective_chat.id)
             try:
-                await self._send(update.effective_chat.id, self._helplines_message(language, "service_unavailable"))
+                chat_id = update.effective_chat.id
+                await self._send(chat_id, self._helplines_message(chat_id, language, "service_unavailable"))
             except Exception:  # noqa: BLE001 - the error handler must never raise
                 log.exception("could not send the fallback reply")
 
@@ -225,10 +226,10 @@ class TelegramBot:
     def _language(self, chat_id: int) -> str:
         return self.pipeline.catalog.language(self.pipeline.profiles.get(self._key(chat_id)).language)
 
-    def _helplines_message(self, language: str, intro_key: str) -> Message:
-        profile_country = None
+    def _helplines_message(self, chat_id: int, language: str, intro_key: str) -> Message:
+        """Her country's numbers (the one she chose; else her language's usual country)."""
         catalog = self.pipeline.catalog
-        code = profile_country or catalog.default_country(language)
+        code = self.pipeline.profiles.get(self._key(chat_id)).country or catalog.default_country(language)
         country = catalog.countries.get(code or "")
         numbers = self.render.hotlines(country, language) if country else self.render.emergency_numbers_everywhere(language)
         return Message(self.render.t(intro_key, language) + "\n" + numbers)
@@ -278,7 +279,7 @@ class TelegramBot:
         self._remember(chat.id, message.message_id)
         language = self._language(chat.id)
         if message.voice or message.audio or message.video_note:
-            await self._send(chat.id, self._helplines_message(language, "input_voice"))
+            await self._send(chat.id, self._helplines_message(chat.id, language, "input_voice"))
         else:
             await self._send(chat.id, Message(self.render.t("input_non_text", language)))
 
