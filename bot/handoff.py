@@ -28,6 +28,8 @@ from bot.db import metadata
 from bot.stats import record_claim_wait
 
 OPEN, CLAIMED, RELEASED, CLOSED = "open", "claimed", "released", "closed"
+SEALED_PREFIX = "gAAAAA"  # every Fernet token starts so (version byte 0x80)
+UNREADABLE = "[unreadable: sealed with another pepper]"
 GAVE_UP = 1_000_000  # outbox attempts value of a delivery that will not be retried
 ACTIVE = (OPEN, CLAIMED)
 
@@ -171,6 +173,7 @@ class Handoff:
         self.counsellors = frozenset(c.strip() for c in counsellors if c.strip())
         self.clock = clock
         metadata.create_all(engine)
+        self.seal_plain_rows()  # an older version's plain-text rows (idempotent, cheap when none)
 
     # -- helpers -------------------------------------------------------------------------
     def _seal(self, address: str) -> str:
@@ -182,6 +185,34 @@ class Handoff:
         except InvalidToken:
             return ""
 
+    def _open_text(self, stored: str) -> str:
+        """Her words, triggers and outgoing texts are sealed like addresses; rows written before
+        that (plain text) are still read, and sealed by ``seal_plain_rows`` at start."""
+        if not stored.startswith(SEALED_PREFIX):
+            return stored
+        try:
+            return self._cipher.decrypt(stored.encode()).decode()
+        except InvalidToken:
+            return UNREADABLE
+
+    def seal_plain_rows(self) -> int:
+        """Seal transcript lines, triggers and outbox texts stored in clear by an older version."""
+        sealed = 0
+        with self.engine.begin() as conn:
+            for table, column in (
+                (transcript, transcript.c.text),
+                (outbox, outbox.c.text),
+                (escalations, escalations.c.triggers),
+            ):
+                rows = conn.execute(sa.select(table.c.id, column).where(~column.startswith(SEALED_PREFIX))).all()
+                for row in rows:
+                    value = row[1]
+                    if table is escalations and value in ("", "[]"):
+                        continue  # nothing to hide (also the anonymised rows retention leaves)
+                    conn.execute(table.update().where(table.c.id == row.id).values({column.name: self._seal(value)}))
+                    sealed += 1
+        return sealed
+
     def _row(self, row: Any) -> Escalation:
         return Escalation(
             id=row.id,
@@ -192,7 +223,7 @@ class Handoff:
             country=row.country,
             risk_level=row.risk_level,
             risk_category=row.risk_category,
-            triggers=tuple(json.loads(row.triggers or "[]")),
+            triggers=tuple(json.loads(self._open_text(row.triggers or "[]"))),
             status=row.status,
             counsellor=row.counsellor,
             created_at=row.created_at,
@@ -253,7 +284,7 @@ class Handoff:
                         country=country,
                         risk_level=risk_level,
                         risk_category=risk_category,
-                        triggers=json.dumps(list(triggers), ensure_ascii=False),
+                        triggers=self._seal(json.dumps(list(triggers), ensure_ascii=False)),
                         status=OPEN,
                         created_at=now,
                         rasa_paused=False,
@@ -268,7 +299,9 @@ class Handoff:
                         .where(escalations.c.id == escalation_id)
                         .values(risk_level=risk_level, risk_category=risk_category, notified_at=None)
                     )
-            conn.execute(transcript.insert().values(escalation_id=escalation_id, at=now, sender="user", text=message))
+            conn.execute(
+                transcript.insert().values(escalation_id=escalation_id, at=now, sender="user", text=self._seal(message))
+            )
         escalation = self.get(escalation_id)
         assert escalation is not None
         return escalation, is_new
@@ -276,11 +309,17 @@ class Handoff:
     def user_said(self, escalation_id: int, text: str) -> None:
         """A message from her while handed over: into the transcript for the counsellor."""
         with self.engine.begin() as conn:
-            conn.execute(transcript.insert().values(escalation_id=escalation_id, at=self.clock(), sender="user", text=text))
+            conn.execute(
+                transcript.insert().values(
+                    escalation_id=escalation_id, at=self.clock(), sender="user", text=self._seal(text)
+                )
+            )
 
     def bot_said(self, escalation_id: int, text: str) -> None:
         with self.engine.begin() as conn:
-            conn.execute(transcript.insert().values(escalation_id=escalation_id, at=self.clock(), sender="bot", text=text))
+            conn.execute(
+                transcript.insert().values(escalation_id=escalation_id, at=self.clock(), sender="bot", text=self._seal(text))
+            )
 
     def mark_paused(self, escalation_id: int, paused: bool) -> None:
         with self.engine.begin() as conn:
@@ -322,7 +361,7 @@ class Handoff:
                 .order_by(transcript.c.id)
             ).all()
             self._audit(conn, counsellor, "read_transcript", escalation_id)
-        return [TranscriptLine(r.id, r.at, r.sender, r.counsellor, r.text) for r in rows]
+        return [TranscriptLine(r.id, r.at, r.sender, r.counsellor, self._open_text(r.text)) for r in rows]
 
     def claim(self, counsellor: str, escalation_id: int) -> Escalation:
         """Take ownership; exactly one counsellor can win."""
@@ -360,7 +399,11 @@ class Handoff:
         with self.engine.begin() as conn:
             conn.execute(
                 transcript.insert().values(
-                    escalation_id=escalation_id, at=self.clock(), sender="counsellor", counsellor=counsellor, text=text
+                    escalation_id=escalation_id,
+                    at=self.clock(),
+                    sender="counsellor",
+                    counsellor=counsellor,
+                    text=self._seal(text),
                 )
             )
             self._audit(conn, counsellor, "send", escalation_id)
@@ -374,7 +417,7 @@ class Handoff:
                     user_key=escalation.user_key,
                     channel=escalation.channel,
                     address=self._seal(escalation.address),
-                    text=text,
+                    text=self._seal(text),
                     created_at=self.clock(),
                     attempts=0,
                 )
@@ -384,7 +427,9 @@ class Handoff:
     def notify_user(self, escalation: Escalation, text: str) -> int:
         """A bot message to her outside a turn (timeout notice, hand-back)."""
         with self.engine.begin() as conn:
-            conn.execute(transcript.insert().values(escalation_id=escalation.id, at=self.clock(), sender="bot", text=text))
+            conn.execute(
+                transcript.insert().values(escalation_id=escalation.id, at=self.clock(), sender="bot", text=self._seal(text))
+            )
             return self._enqueue(conn, escalation, text)
 
     def release(self, counsellor: str, escalation_id: int) -> Escalation:
@@ -484,7 +529,7 @@ class Handoff:
                         user_key=user_key,
                         channel=channel,
                         address=self._seal(address),
-                        text=text,
+                        text=self._seal(text),
                         created_at=self.clock(),
                         attempts=0,
                     )
@@ -516,7 +561,10 @@ class Handoff:
                         leased.append(row)
                 rows = leased
         return [
-            Delivery(r.id, r.escalation_id, r.user_key, r.channel, self._open(r.address), r.text, r.attempts) for r in rows
+            Delivery(
+                r.id, r.escalation_id, r.user_key, r.channel, self._open(r.address), self._open_text(r.text), r.attempts
+            )
+            for r in rows
         ]
 
     def mark_sent(self, delivery_id: int, forget: bool = False) -> None:

@@ -76,3 +76,32 @@ def test_the_action_server_listens_on_loopback_unless_told_otherwise(monkeypatch
     assert child_env(Settings())["SANIC_HOST"] == "127.0.0.1"
     monkeypatch.setenv("SP_ACTION_HOST", "0.0.0.0")  # noqa: S104 - a container on a private network
     assert child_env(Settings())["SANIC_HOST"] == "0.0.0.0"  # noqa: S104
+
+
+def test_her_words_triggers_and_outgoing_texts_are_sealed_at_rest(tmp_path: Path) -> None:
+    """Whoever copies gateway.db reads no sentence of hers: transcript, triggers and outbox are sealed
+    with the pepper-derived key, and rows an older version stored in clear are sealed at start."""
+    from bot.handoff import Handoff, escalations, transcript
+
+    url = f"sqlite:///{tmp_path / 'gateway.db'}"
+    engine = open_engine(url)
+    handoff = Handoff(engine, "p" * 64, ["c"])
+    case, _ = handoff.escalate(
+        user_key="key", channel="sms", address="+66810000001", language="en", country="TH", risk_level="urgent",
+        risk_category="locked_in", triggers=["locked in"], message="i am locked in at 12 red street",
+    )  # fmt: skip
+    handoff.claim("c", case.id)
+    handoff.send("c", case.id, "stay where you are, help is on the way to red street")
+    with engine.begin() as conn:  # a row as the previous version wrote it
+        conn.execute(transcript.insert().values(escalation_id=case.id, at=1.0, sender="user", text="old clear line"))
+    handoff = Handoff(engine, "p" * 64, ["c"])
+    engine.dispose()
+    raw = b"".join(p.read_bytes() for p in tmp_path.glob("gateway.db*"))
+    for secret in (b"red street", b"locked in", b"old clear line", b"+66810000001"):
+        assert secret not in raw, secret
+    lines = [line.text for line in handoff.read_transcript("c", case.id)]
+    assert "i am locked in at 12 red street" in lines and "old clear line" in lines
+    assert handoff.get(case.id).triggers == ("locked in",)
+    assert [d.text for d in handoff.pending_deliveries("sms")] == ["stay where you are, help is on the way to red street"]
+    with open_engine(url).connect() as conn:
+        assert conn.execute(sa.select(escalations.c.triggers)).scalar_one().startswith("gAAAAA")
