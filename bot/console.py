@@ -118,7 +118,9 @@ class Console:
                 if e.status == "open":
                     out.append("\a*** NEW " + _line(e))
         if self.current is not None:
-            lines = self.desk.handoff.read_transcript(self.name, self.current, self.seen.get(self.current, 0))
+            lines = self.desk.handoff.read_transcript(
+                self.name, self.current, self.seen.get(self.current, 0), audit="when_shown"
+            )
             for t in lines:
                 if t.sender == "user":
                     out.append(_say(t))

@@ -233,8 +233,10 @@ class Handoff:
             rasa_paused=bool(row.rasa_paused),
         )
 
-    def _check_counsellor(self, counsellor: str) -> None:
+    def _check_counsellor(self, counsellor: str, escalation_id: int | None = None) -> None:
         if counsellor not in self.counsellors:
+            with self.engine.begin() as conn:  # a refusal is part of "who tried to see what"
+                self._audit(conn, counsellor[:64], "refused", escalation_id)
             raise NotAllowed(f"{counsellor!r} is not on the counsellor allow-list")
 
     def _audit(self, conn: Any, counsellor: str, action: str, escalation_id: int | None) -> None:
@@ -351,21 +353,26 @@ class Handoff:
         items = [self._row(r) for r in rows]
         return sorted(items, key=lambda e: (e.risk_level != "urgent", e.created_at))
 
-    def read_transcript(self, counsellor: str, escalation_id: int, after_id: int = 0) -> list[TranscriptLine]:
-        """The conversation since escalation (audited: who read what, when)."""
-        self._check_counsellor(counsellor)
+    def read_transcript(
+        self, counsellor: str, escalation_id: int, after_id: int = 0, audit: str = "always"
+    ) -> list[TranscriptLine]:
+        """The conversation since escalation. Human reads are audited (who read what, when):
+        ``audit="always"`` for an explicit read, ``"when_shown"`` for a live view that polls
+        (a row only when new lines were shown), ``"never"`` for the system's own relay."""
+        self._check_counsellor(counsellor, escalation_id)
         with self.engine.begin() as conn:
             rows = conn.execute(
                 sa.select(transcript)
                 .where(transcript.c.escalation_id == escalation_id, transcript.c.id > after_id)
                 .order_by(transcript.c.id)
             ).all()
-            self._audit(conn, counsellor, "read_transcript", escalation_id)
+            if audit == "always" or (audit == "when_shown" and rows):
+                self._audit(conn, counsellor, "read_transcript", escalation_id)
         return [TranscriptLine(r.id, r.at, r.sender, r.counsellor, self._open_text(r.text)) for r in rows]
 
     def claim(self, counsellor: str, escalation_id: int) -> Escalation:
         """Take ownership; exactly one counsellor can win."""
-        self._check_counsellor(counsellor)
+        self._check_counsellor(counsellor, escalation_id)
         with self.engine.begin() as conn:
             now = self.clock()
             won = conn.execute(

@@ -13,7 +13,7 @@ import sqlalchemy as sa
 from bot.content import Catalog
 from bot.db import open_engine
 from bot.desk import notify_overdue
-from bot.handoff import AlreadyClaimed, Handoff, NotAllowed
+from bot.handoff import AlreadyClaimed, Handoff, NotAllowed, audit
 
 
 class Clock:
@@ -209,3 +209,20 @@ def test_an_older_database_gets_new_columns(tmp_path: Path) -> None:
     handoff = Handoff(open_engine(url), "pepper", ["alice"])
     handoff.queue_message("u", "sms", "+66810000000", "hello")
     assert [d.text for d in handoff.pending_deliveries("sms", lease_seconds=30)] == ["hello"]
+
+
+def test_system_polling_is_not_audited_but_human_reads_and_refusals_are(handoff: Handoff) -> None:
+    """The audit log answers "who read what": the group relay's polling writes nothing, a live
+    view writes only when it showed new lines, a refused stranger is recorded."""
+    number = escalate(handoff)
+    with handoff.engine.connect() as conn:
+        before = conn.execute(sa.select(sa.func.count()).select_from(audit)).scalar_one()
+    for _ in range(5):
+        handoff.read_transcript("alice", number, 10**9, audit="never")
+        handoff.read_transcript("alice", number, 10**9, audit="when_shown")  # nothing new: no row
+    handoff.read_transcript("alice", number)
+    with pytest.raises(NotAllowed):
+        handoff.claim("mallory", number)
+    with handoff.engine.connect() as conn:
+        rows = conn.execute(sa.select(audit.c.counsellor, audit.c.action).where(audit.c.id > 0)).all()[before:]
+    assert [tuple(r) for r in rows] == [("alice", "read_transcript"), ("mallory", "refused")]

@@ -439,7 +439,8 @@ class TelegramBot:
             if last_id is None:
                 continue  # another gateway is relaying this case right now
             try:
-                lines = [t for t in self.handoff.read_transcript(GROUP_READER, escalation_id, last_id)]
+                # the system relaying (every tick), not a person reading: not audited
+                lines = self.handoff.read_transcript(GROUP_READER, escalation_id, last_id, audit="never")
                 card = self._card_of(escalation_id)
                 for line in lines:
                     if line.sender == "user":
