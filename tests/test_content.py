@@ -181,3 +181,43 @@ def test_every_word_a_text_tells_her_to_write_for_help_escalates(
                 if not screener.screen(normalize(word).text).urgent:
                     broken.append((key, variant, word))
     assert not broken, broken
+
+
+@pytest.mark.parametrize("language", LANGUAGES)
+def test_the_privacy_notice_says_what_is_kept_for_the_configured_time_and_how_to_erase(
+    catalog: Catalog, language: str
+) -> None:
+    """It used to say "I only keep your language and country" while her messages were kept."""
+    web, sms = Renderer(catalog, retention_days=30), Renderer(catalog, "sms", retention_days=30)
+    text, short = web.t("privacy", language), sms.t("privacy", language)
+    assert "30" in text and "/erase" in text, text
+    assert "30" in short and "ERASE" in short, short
+    assert "90" in Renderer(catalog, retention_days=90).t("privacy", language)
+
+
+# Texts that may tell an SMS user to type an opt-out word, because they are about opting out.
+ABOUT_OPTING_OUT = frozenset({"sms_menu_hint", "sms_stopped", "sms_started"})
+
+
+@pytest.mark.parametrize("language", LANGUAGES)
+def test_no_sms_text_tells_her_to_type_an_opt_out_word_unless_it_means_opting_out(catalog: Catalog, language: str) -> None:
+    """On SMS "STOP" / "หยุด" / "стоп" opts her out; the job check's "not yes/no" prompt told her to
+    type it to leave the check, which silenced the helpline for her."""
+    import yaml
+
+    from bot.config import ROOT
+
+    keywords = yaml.safe_load((ROOT / "data" / "sms" / "keywords.yml").read_text(encoding="utf-8"))["keywords"]["stop"]
+    stop_words = {w.casefold() for w in [*keywords.get(language, []), *keywords["en"]]}
+    fill = {k: "X" for k in ("country", "regulator", "law", "hours", "number", "numbers", "countries", "caution")}
+    broken = []
+    for key in catalog.texts[language]:
+        if key in ABOUT_OPTING_OUT:
+            continue
+        text = catalog.text(key, language, "sms", retention_days="90", **fill)
+        said = {w.casefold().strip() for w in QUOTED.findall(text)} | {
+            w.casefold() for w in re.findall(r"\b[A-Z]{3,}\b", text)
+        }
+        if said & stop_words:
+            broken.append((key, sorted(said & stop_words)))
+    assert not broken, broken

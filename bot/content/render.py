@@ -33,6 +33,7 @@ SIMPLE_ANSWERS = {
     "modelling_offer": ("modelling_offer",),
 }
 LEGAL_AID_SERVICES = frozenset({"legal_aid"})
+RETENTION_KEYS = frozenset({"privacy"})  # texts that state how long her messages are kept
 SUPPORT_SERVICES = frozenset({"vocational_training", "education", "life_skills", "reintegration", "shelter"})
 # Job-offer check: slot -> the answer that is a red flag.
 JOB_CHECK_FLAGS = {
@@ -60,12 +61,19 @@ def country_payload(code: str) -> str:
 class Renderer:
     """Renders answers from the catalog."""
 
-    def __init__(self, catalog: Catalog, variant: str | None = None) -> None:
+    def __init__(self, catalog: Catalog, variant: str | None = None, retention_days: float | None = None) -> None:
         self.catalog = catalog
         self.variant = variant  # "sms": short renderings and fewer hotlines
         self.max_hotlines = SMS_MAX_HOTLINES if variant == "sms" else MAX_HOTLINES
+        if retention_days is None:  # the configured value (SP_RETENTION_DAYS), as the retention job uses it
+            from bot.config import Settings
+
+            retention_days = Settings().retention_days
+        self.retention_days = f"{retention_days:g}"
 
     def t(self, key: str, language: str, **values: object) -> str:
+        if key in RETENTION_KEYS:  # what the privacy notice promises is what retention does
+            values.setdefault("retention_days", self.retention_days)
         return self.catalog.text(key, language, self.variant, **values)
 
     # --- building blocks -------------------------------------------------------
