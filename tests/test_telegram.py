@@ -73,7 +73,9 @@ def test_start_language_country_and_a_topic(live_settings: Settings, catalog: Ca
         pickers = {p["text"]: json.dumps(p.get("reply_markup")) for p in greet[1:]}
         assert "/language th" in pickers[catalog.text("language_prompt", "en")]
         assert "inform_country" in pickers[catalog.text("ask_country", "en")]
-        assert '"/erase"' in pickers[catalog.text("privacy", "en")]  # the quick-exit button
+        assert (
+            '"/erase"' in pickers[catalog.text("privacy", "en", retention_days=f"{live_settings.retention_days:g}")]
+        )  # the quick-exit button
         fake.say(GIRL, "/language")
         picker = await fake.wait_for(
             lambda: [p for p in fake.sent(GIRL) if p["text"] == catalog.text("language_prompt", "en")]
