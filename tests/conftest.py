@@ -137,3 +137,24 @@ def redis_server() -> Iterator[Any]:
         yield server
     finally:
         server.stop()
+
+
+class Clock:
+    """A settable clock for the handoff and delivery stores."""
+
+    def __init__(self) -> None:
+        self.now = 1_000_000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    """A fresh gateway database: the embedded SQLite file, then a real PostgreSQL database."""
+    if request.param == "sqlite":
+        return f"sqlite:///{tmp_path / 'gateway.db'}"
+    import uuid
+
+    server = request.getfixturevalue("postgres")
+    return str(server.create_database(f"test_{uuid.uuid4().hex[:12]}"))

@@ -4,7 +4,6 @@ ways through the transcript and the outbox, timeouts, restart, erasure, allow-li
 from __future__ import annotations
 
 import threading
-import uuid
 from pathlib import Path
 
 import pytest
@@ -14,23 +13,7 @@ from bot.content import Catalog
 from bot.db import open_engine
 from bot.desk import notify_overdue
 from bot.handoff import AlreadyClaimed, Handoff, NotAllowed, audit
-
-
-class Clock:
-    def __init__(self) -> None:
-        self.now = 1_000_000.0
-
-    def __call__(self) -> float:
-        return self.now
-
-
-@pytest.fixture(params=["sqlite", "postgresql"])
-def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
-    """Every handoff test runs on the embedded SQLite file and on a real PostgreSQL database."""
-    if request.param == "sqlite":
-        return f"sqlite:///{tmp_path / 'gateway.db'}"
-    server = request.getfixturevalue("postgres")
-    return str(server.create_database(f"handoff_{uuid.uuid4().hex[:12]}"))
+from tests.conftest import Clock
 
 
 @pytest.fixture

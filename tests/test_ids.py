@@ -3,10 +3,8 @@ another girl (a counsellor's reply to the old number's lines would reach her).""
 
 from __future__ import annotations
 
-import uuid
 from pathlib import Path
 
-import pytest
 import sqlalchemy as sa
 
 from bot.db import keep_ids_unique, open_engine
@@ -19,14 +17,6 @@ def _escalate(handoff: Handoff, user: str) -> int:
         risk_level="urgent", risk_category="locked_in", triggers=["locked"], message="they locked me in",
     )  # fmt: skip
     return escalation.id
-
-
-@pytest.fixture(params=["sqlite", "postgresql"])
-def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
-    if request.param == "sqlite":
-        return f"sqlite:///{tmp_path / 'gateway.db'}"
-    server = request.getfixturevalue("postgres")
-    return str(server.create_database(f"ids_{uuid.uuid4().hex[:12]}"))
 
 
 def test_an_erased_case_number_is_never_given_to_the_next_girl(db_url: str) -> None:

@@ -5,29 +5,10 @@ gateway's lease runs out, and repeated failures end in a recorded dead letter.""
 from __future__ import annotations
 
 import threading
-import uuid
-from pathlib import Path
-
-import pytest
 
 from bot.db import open_engine
 from bot.sms.store import SmsStore
-
-
-class Clock:
-    def __init__(self) -> None:
-        self.now = 1_000_000.0
-
-    def __call__(self) -> float:
-        return self.now
-
-
-@pytest.fixture(params=["sqlite", "postgresql"])
-def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
-    if request.param == "sqlite":
-        return f"sqlite:///{tmp_path / 'gateway.db'}"
-    server = request.getfixturevalue("postgres")
-    return str(server.create_database(f"inbox_{uuid.uuid4().hex[:12]}"))
+from tests.conftest import Clock
 
 
 def test_two_gateways_never_process_the_same_message(db_url: str) -> None:
