@@ -8,6 +8,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import urlsplit
 
+from bot.crypto import tracker_keys
+
 ROOT = Path(__file__).resolve().parent.parent
 MIN_SECRET_CHARS = 32  # the pepper keys pseudonyms and the address encryption
 
@@ -156,6 +158,8 @@ class Settings:
             # a Rasa server that dies holding a conversation's lock frees it after this many seconds
             "TICKET_LOCK_LIFETIME": _env("TICKET_LOCK_LIFETIME", "5"),
             "SP_RASA_CHANNEL_TOKEN": self.secret("channel_token", self.channel_token),
+            # the key that seals her tracker events; Rasa never sees the pepper itself
+            "SP_TRACKER_KEYS": tracker_keys([self.secret("pepper", self.pepper)]),
             "SP_DATA_DIR": str(self.data_dir),
             "SANIC_HOST": self.action_host,  # rasa_sdk's listen address (its default is 0.0.0.0)
             "RASA_TELEMETRY_ENABLED": "false",

@@ -24,11 +24,11 @@ from typing import Any, Iterable
 import sqlalchemy as sa
 from cryptography.fernet import Fernet, InvalidToken
 
+from bot.crypto import SEALED_PREFIX
 from bot.db import metadata
 from bot.stats import record_claim_wait
 
 OPEN, CLAIMED, RELEASED, CLOSED = "open", "claimed", "released", "closed"
-SEALED_PREFIX = "gAAAAA"  # every Fernet token starts so (version byte 0x80)
 UNREADABLE = "[unreadable: sealed with another pepper]"
 GAVE_UP = 1_000_000  # outbox attempts value of a delivery that will not be retried
 ACTIVE = (OPEN, CLAIMED)

@@ -92,3 +92,20 @@ def test_logs_carry_no_message_text_and_no_numbers(live_settings: Settings, capl
     assert "escalation id=" in logged  # the gateway did log the event...
     for leak in ("Somchai", "Soi 7", "66812223344", "passport", "rights in Thailand", "hello there"):
         assert leak not in logged, leak  # ...but not what she wrote, nor who she is
+
+
+def test_her_words_are_in_no_database_file_in_clear(live_settings: Settings) -> None:
+    """Through the real Rasa server: the tracker store and the gateway database hold her words
+    only sealed (grep the files themselves, as a local user with read access would)."""
+    words = "zephyrine the agent holds my passport call 0812349876"
+    Conversation(live_settings, "sealed-words").say("hello", words, "i am in danger help")
+    files = [p for p in live_settings.var_dir.rglob("*") if p.is_file()]  # with -wal / -journal files
+    assert any(p.name == "rasa_tracker.db" for p in files) and any(p.name == "gateway.db" for p in files)
+    for path in files:
+        raw = path.read_bytes()
+        for marker in (b"zephyrine", b"0812349876"):
+            assert marker not in raw, f"{marker!r} in clear in {path}"
+    tracker = sa.create_engine(live_settings.tracker_store_url())
+    with tracker.connect() as conn:
+        rows = conn.execute(sa.text("select data, intent_name from events")).all()
+    assert rows and all(r.data.startswith("gAAAAA") and r.intent_name is None for r in rows)

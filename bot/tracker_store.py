@@ -1,0 +1,115 @@
+"""Rasa's SQL tracker store with every event sealed at rest (SQLite and PostgreSQL alike).
+
+Configured in ``endpoints.yml`` (``type: bot.tracker_store.SealedSQLTrackerStore``). Each row's
+``data`` (her text, entities, slots: everything Rasa keeps) is a Fernet token under the keyring in
+``SP_TRACKER_KEYS``. The columns Rasa queries on stay usable (``sender_id`` is already a
+pseudonym; ``type_name`` and ``timestamp`` find the session start, retention cuts by time), and
+``intent_name`` / ``action_name`` are left empty: "this pseudonym reported danger" is itself
+sensitive, and nothing reads those columns back.
+
+Rows written in clear by an older version are still read, and sealed when the store starts.
+A row no key opens is an error for that conversation only, never silently dropped events.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+from typing import Any
+
+from cryptography.fernet import InvalidToken
+from rasa.core.tracker_store import SQLTrackerStore
+from rasa.shared.core.trackers import DialogueStateTracker
+
+from bot.crypto import SEALED_PREFIX, keyring
+
+logger = logging.getLogger(__name__)
+
+
+class UnreadableTracker(RuntimeError):
+    """A stored event that no key in SP_TRACKER_KEYS opens (a key was removed from the ring)."""
+
+
+class SealedSQLTrackerStore(SQLTrackerStore):
+    def __init__(self, *args: Any, keys: str | None = None, **kwargs: Any) -> None:
+        self._cipher = keyring(keys if keys is not None else os.environ.get("SP_TRACKER_KEYS", ""))
+        super().__init__(*args, **kwargs)
+        sealed = self.seal_plain_events()
+        if sealed:
+            logger.info("sealed %d tracker events stored in clear by an older version", sealed)
+
+    # -- sealing -------------------------------------------------------------------------
+    def _seal(self, data: dict[str, Any]) -> str:
+        return self._cipher.encrypt(json.dumps(data).encode()).decode()
+
+    def _open(self, stored: str) -> dict[str, Any]:
+        if not stored.startswith(SEALED_PREFIX):
+            return json.loads(stored)  # an older version's clear row, sealed at the next start
+        try:
+            return json.loads(self._cipher.decrypt(stored.encode()))
+        except InvalidToken:
+            raise UnreadableTracker("a tracker event is sealed with a key missing from SP_TRACKER_KEYS") from None
+
+    def seal_plain_events(self, batch: int = 500) -> int:
+        """Seal rows written in clear (idempotent; cheap when there are none)."""
+        sealed = 0
+        event = self.SQLEvent
+        while True:
+            with self.session_scope() as session:
+                rows = (
+                    session.query(event)
+                    .filter(event.data.isnot(None), ~event.data.startswith(SEALED_PREFIX))
+                    .limit(batch)
+                    .all()
+                )
+                if not rows:
+                    return sealed
+                for row in rows:
+                    row.data = self._seal(json.loads(row.data))
+                    row.intent_name = None
+                    row.action_name = None
+                session.commit()
+                sealed += len(rows)
+
+    def rekey(self, batch: int = 500) -> int:
+        """Re-seal every event under the newest key (after a new key was put first in the ring)."""
+        done = 0
+        event = self.SQLEvent
+        last_id = 0
+        while True:
+            with self.session_scope() as session:
+                rows = session.query(event).filter(event.id > last_id).order_by(event.id).limit(batch).all()
+                if not rows:
+                    return done
+                for row in rows:
+                    row.data = self._seal(self._open(row.data))
+                last_id = rows[-1].id
+                session.commit()
+                done += len(rows)
+
+    # -- Rasa's interface ----------------------------------------------------------------
+    async def save(self, tracker: DialogueStateTracker) -> None:
+        await self.stream_events(tracker)
+        with self.session_scope() as session:
+            for event in self._additional_events(session, tracker):
+                data = event.as_dict()
+                session.add(
+                    self.SQLEvent(
+                        sender_id=tracker.sender_id,
+                        type_name=event.type_name,
+                        timestamp=data.get("timestamp"),
+                        intent_name=None,
+                        action_name=None,
+                        data=self._seal(data),
+                    )
+                )
+            session.commit()
+
+    async def _retrieve(self, sender_id: str, fetch_events_from_all_sessions: bool) -> DialogueStateTracker | None:
+        with self.session_scope() as session:
+            rows = self._event_query(session, sender_id, fetch_events_from_all_sessions=fetch_events_from_all_sessions).all()
+            events = [self._open(row.data) for row in rows]
+        if self.domain and events:
+            return DialogueStateTracker.from_dict(sender_id, events, self.domain.slots)
+        return None

@@ -1,0 +1,147 @@
+"""Rasa's tracker events are sealed at rest, on SQLite and PostgreSQL (issue 14, item 1)."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+
+import pytest
+import sqlalchemy as sa
+from rasa.shared.core.domain import Domain
+from rasa.shared.core.events import ActionExecuted, BotUttered, SessionStarted, SlotSet, UserUttered
+from rasa.shared.core.trackers import DialogueStateTracker
+
+from bot.config import Settings
+from bot.crypto import derived_key, tracker_keys
+from bot.tracker_store import SealedSQLTrackerStore, UnreadableTracker
+
+HER_WORDS = "the agent keeps my passport, call me on +66 81 234 5678"
+PEPPER = "p" * 40
+NEW_PEPPER = "n" * 40
+
+
+def _store(url: str, keys: str) -> SealedSQLTrackerStore:
+    dialect = url.split(":", 1)[0].split("+", 1)[0]
+    return SealedSQLTrackerStore(domain=Domain.empty(), dialect=dialect, host=url, keys=keys)
+
+
+def _tracker(sender: str) -> DialogueStateTracker:
+    tracker = DialogueStateTracker(sender, slots=[])
+    for event in (
+        ActionExecuted("action_session_start"),
+        SessionStarted(),
+        ActionExecuted("action_listen"),
+        UserUttered(HER_WORDS, intent={"name": "danger", "confidence": 0.97}),
+        SlotSet("country", "TH"),
+        ActionExecuted("action_escalate"),
+        BotUttered("A counsellor will write to you here."),
+    ):
+        tracker.update(event)
+    return tracker
+
+
+def _raw_rows(url: str) -> list[dict]:
+    engine = sa.create_engine(url)
+    with engine.connect() as conn:
+        rows = [dict(r._mapping) for r in conn.execute(sa.text("SELECT * FROM events ORDER BY id"))]
+    engine.dispose()
+    return rows
+
+
+def test_events_are_sealed_and_read_back(db_url: str) -> None:
+    asyncio.run(_test_events_are_sealed_and_read_back(db_url))
+
+
+async def _test_events_are_sealed_and_read_back(db_url: str) -> None:
+    store = _store(db_url, tracker_keys([PEPPER]))
+    await store.save(_tracker("a1b2c3"))
+    rows = _raw_rows(db_url)
+    assert len(rows) == 7
+    for row in rows:
+        assert "passport" not in row["data"] and "234 5678" not in row["data"] and "TH" not in row["data"]
+        assert row["data"].startswith("gAAAAA")
+        assert row["intent_name"] is None and row["action_name"] is None  # "she reported danger" is not kept in clear
+    tracker = await store.retrieve("a1b2c3")
+    assert tracker is not None
+    assert tracker.latest_message.text == HER_WORDS
+    assert [e.type_name for e in tracker.events][-1] == "bot"
+    # a second save appends only the new events, still sealed
+    tracker.update(UserUttered("thank you"))
+    await store.save(tracker)
+    assert len(_raw_rows(db_url)) == 8
+
+
+def test_clear_rows_of_an_older_version_are_sealed_at_start(db_url: str) -> None:
+    asyncio.run(_test_clear_rows_of_an_older_version_are_sealed_at_start(db_url))
+
+
+async def _test_clear_rows_of_an_older_version_are_sealed_at_start(db_url: str) -> None:
+    engine = sa.create_engine(db_url)
+    SealedSQLTrackerStore.Base.metadata.create_all(engine)
+    with engine.begin() as conn:
+        for i, event in enumerate(_tracker("old").events):
+            data = event.as_dict()
+            conn.execute(
+                sa.text(
+                    "INSERT INTO events (sender_id, type_name, timestamp, intent_name, action_name, data)"
+                    " VALUES ('old', :t, :ts, 'danger', 'x', :d)"
+                ),
+                {"t": event.type_name, "ts": float(i), "d": json.dumps(data)},
+            )
+    engine.dispose()
+    assert any("passport" in r["data"] for r in _raw_rows(db_url))
+    store = _store(db_url, tracker_keys([PEPPER]))
+    rows = _raw_rows(db_url)
+    assert all(r["data"].startswith("gAAAAA") and r["intent_name"] is None for r in rows)
+    tracker = await store.retrieve("old")
+    assert tracker is not None and tracker.latest_message.text == HER_WORDS
+    assert store.seal_plain_events() == 0  # idempotent
+
+
+def test_key_rotation_old_key_still_reads_then_rekey(db_url: str) -> None:
+    asyncio.run(_test_key_rotation_old_key_still_reads_then_rekey(db_url))
+
+
+async def _test_key_rotation_old_key_still_reads_then_rekey(db_url: str) -> None:
+    old = _store(db_url, tracker_keys([PEPPER]))
+    await old.save(_tracker("rot"))
+    rotated = _store(db_url, tracker_keys([NEW_PEPPER, PEPPER]))
+    assert (await rotated.retrieve("rot")).latest_message.text == HER_WORDS
+    assert rotated.rekey() == 7
+    only_new = _store(db_url, tracker_keys([NEW_PEPPER]))
+    assert (await only_new.retrieve("rot")).latest_message.text == HER_WORDS
+
+
+def test_a_missing_key_is_a_clear_error_not_lost_events(db_url: str) -> None:
+    asyncio.run(_test_a_missing_key_is_a_clear_error_not_lost_events(db_url))
+
+
+async def _test_a_missing_key_is_a_clear_error_not_lost_events(db_url: str) -> None:
+    await _store(db_url, tracker_keys([PEPPER])).save(_tracker("lost"))
+    stranger = _store(db_url, tracker_keys([NEW_PEPPER]))
+    with pytest.raises(UnreadableTracker):
+        await stranger.retrieve("lost")
+
+
+def test_an_empty_keyring_is_refused(tmp_path) -> None:
+    with pytest.raises(ValueError):
+        _store(f"sqlite:///{tmp_path / 't.db'}", "")
+    with pytest.raises(ValueError):
+        derived_key("", b"x")
+
+
+def test_rasa_gets_a_tracker_key_never_the_pepper(tmp_path, monkeypatch) -> None:
+    monkeypatch.setenv("SP_VAR_DIR", str(tmp_path / "var"))
+    monkeypatch.setenv("SP_PEPPER", PEPPER)
+    env = Settings().rasa_env()
+    assert env["SP_TRACKER_KEYS"] == tracker_keys([PEPPER])
+    assert PEPPER not in "".join(env.values())
+
+
+def test_endpoints_configure_the_sealed_store() -> None:
+    import yaml
+
+    from bot.config import ROOT
+
+    endpoints = yaml.safe_load((ROOT / "endpoints.yml").read_text())
+    assert endpoints["tracker_store"]["type"] == "bot.tracker_store.SealedSQLTrackerStore"
