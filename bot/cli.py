@@ -162,6 +162,7 @@ async def telegram(settings: Settings, webhook: bool) -> None:
         counsellor_chat=int(settings.telegram_counsellor_chat) if settings.telegram_counsellor_chat else None,
         counsellor_ids=frozenset(int(i) for i in settings.telegram_counsellor_ids.split(",") if i.strip()),
         claim_timeout_seconds=settings.claim_timeout_minutes * 60,
+        card_shows_words=settings.telegram_card_shows_words,
     )
     hook = None
     if webhook:

@@ -62,6 +62,10 @@ class Settings:
     telegram_api_url: str = field(default_factory=lambda: _env("SP_TELEGRAM_API_URL", "https://api.telegram.org"))
     telegram_counsellor_chat: str = field(default_factory=lambda: _env("SP_TELEGRAM_COUNSELLOR_CHAT", ""))
     telegram_counsellor_ids: str = field(default_factory=lambda: _env("SP_TELEGRAM_COUNSELLOR_IDS", ""))
+    # her last lines on the group's cards (every group member reads them): off unless chosen
+    telegram_card_shows_words: bool = field(
+        default_factory=lambda: _env("SP_TELEGRAM_CARD_SHOWS_WORDS", "false").lower() in ("1", "true", "yes")
+    )
     telegram_webhook_url: str = field(default_factory=lambda: _env("SP_TELEGRAM_WEBHOOK_URL", ""))
     telegram_webhook_secret: str = field(default_factory=lambda: _env("SP_TELEGRAM_WEBHOOK_SECRET", ""))
     telegram_listen: str = field(default_factory=lambda: _env("SP_TELEGRAM_LISTEN", "0.0.0.0:8443"))

@@ -39,6 +39,9 @@ class FakeTelegram:
     url: str = ""
     # method -> HTTP status to answer with instead (a Telegram outage for that method)
     failing: dict[str, int] = field(default_factory=dict)
+    # group chat id -> user ids of its human members (the bot is always a member too)
+    members: dict[int, set[int]] = field(default_factory=dict)
+    admins: dict[int, set[int]] = field(default_factory=dict)
 
     async def start(self) -> None:
         app = web.Application()
@@ -161,4 +164,26 @@ class FakeTelegram:
                 "from": BOT_USER,
                 "text": params.get("text", ""),
             }
+        if method == "getChatMember":
+            user = int(params["user_id"])
+            inside = user in self.members.get(int(params["chat_id"]), set())
+            return {"status": "member" if inside else "left", "user": {"id": user, "is_bot": False, "first_name": "u"}}
+        if method == "getChatMemberCount":
+            return 1 + len(self.members.get(int(params["chat_id"]), set()))
+        if method == "getChatAdministrators":
+            chat = int(params["chat_id"])
+            people = [
+                {"status": "administrator", "user": {"id": u, "is_bot": False, "first_name": f"user{u}"},
+                 "can_be_edited": False, "is_anonymous": False, "can_manage_chat": True, "can_delete_messages": True,
+                 "can_manage_video_chats": True, "can_restrict_members": True, "can_promote_members": False,
+                 "can_change_info": True, "can_invite_users": True, "can_post_stories": False,
+                 "can_edit_stories": False, "can_delete_stories": False}
+                for u in sorted(self.admins.get(chat, set()))
+            ]  # fmt: skip
+            bot = {"status": "administrator", "user": BOT_USER, "can_be_edited": False, "is_anonymous": False,
+                   "can_manage_chat": True, "can_delete_messages": True, "can_manage_video_chats": False,
+                   "can_restrict_members": False, "can_promote_members": False, "can_change_info": False,
+                   "can_invite_users": False, "can_post_stories": False, "can_edit_stories": False,
+                   "can_delete_stories": False}  # fmt: skip
+            return [bot, *people]
         return True

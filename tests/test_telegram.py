@@ -31,9 +31,10 @@ SECRET = "webhook-secret-for-tests"  # noqa: S105 - test value
 
 @asynccontextmanager
 async def running_bot(
-    settings: Settings, webhook_port: int | None = None, rate_limit: int = 8
+    settings: Settings, webhook_port: int | None = None, rate_limit: int = 8, card_shows_words: bool = False
 ) -> AsyncIterator[tuple[FakeTelegram, TelegramBot]]:
     fake = FakeTelegram()
+    fake.members[GROUP] = {COUNSELLOR}
     await fake.start()
     config = TelegramConfig(
         token=fake.token,
@@ -42,6 +43,8 @@ async def running_bot(
         counsellor_ids=frozenset({COUNSELLOR}),
         rate_limit=rate_limit,
         poll_interval=0.1,
+        card_shows_words=card_shows_words,
+        group_check_interval=0.5,
     )
     hook = WebhookConfig("https://example.org/telegram/webhook", SECRET, "127.0.0.1", webhook_port) if webhook_port else None
     stop = asyncio.Event()
@@ -92,6 +95,41 @@ def test_start_language_country_and_a_topic(live_settings: Settings, catalog: Ca
     run(live_settings, scenario)
 
 
+async def _case_of(settings: Settings, chat_id: int, timeout: float = 30.0) -> int:
+    """The number of the open case of this Telegram chat (cards carry no words to find it by)."""
+    from bot.db import open_engine
+    from bot.handoff import Handoff
+    from bot.profiles import user_key
+
+    pepper = settings.secret("pepper", settings.pepper)
+    engine = open_engine(settings.database_url())
+    handoff = Handoff(engine, pepper, [])
+    deadline = asyncio.get_running_loop().time() + timeout
+    try:
+        while True:
+            case = handoff.active_for(user_key(pepper, "telegram", str(chat_id)))
+            if case is not None:
+                return case.id
+            if asyncio.get_running_loop().time() > deadline:
+                raise AssertionError(f"no open case for chat {chat_id}")
+            await asyncio.sleep(0.1)
+    finally:
+        engine.dispose()
+
+
+async def _card(fake: FakeTelegram, number: int) -> dict[str, Any]:
+    return await fake.wait_for(
+        lambda: next(
+            (
+                p
+                for p in fake.sent(GROUP)
+                if p["text"].startswith(f"#{number} ") and "claim:" in json.dumps(p.get("reply_markup"))
+            ),
+            None,
+        )
+    )
+
+
 def _close_other_cases(settings: Settings) -> None:
     """Earlier tests leave open cases in the shared database; start this one with an empty queue."""
     from bot.db import open_engine
@@ -109,16 +147,12 @@ def test_danger_reaches_the_group_claim_relay_and_close(live_settings: Settings,
     async def scenario(fake: FakeTelegram, _: TelegramBot) -> None:
         fake.say(IN_DANGER, "they took my passport and lock me in the room")
         await fake.wait_for(lambda: catalog.text("escalation_alerted", "en") in fake.texts(IN_DANGER))
-        cards = await fake.wait_for(
-            lambda: [
-                p
-                for p in fake.sent(GROUP)
-                if "claim:" in json.dumps(p.get("reply_markup")) and "they took my passport" in p["text"]
-            ]
-        )
-        card = cards[0]  # earlier tests' open cases are re-announced too, as after any restart
-        assert "URGENT" in card["text"] and "they took my passport" in card["text"]
-        number = int(card["text"].split()[0].lstrip("#"))
+        number = await _case_of(live_settings, IN_DANGER)
+        card = await _card(fake, number)
+        assert card["text"].startswith(f"#{number} URGENT")
+        # every member of the group reads the card: no words of hers on it by default
+        assert "passport" not in card["text"] and "lock" not in card["text"] and "country" in card["text"]
+        assert "not shown" in card["text"]
 
         fake.press(GROUP, f"claim:{number}", from_id=STRANGER)
         await fake.wait_for(
@@ -257,15 +291,14 @@ def test_a_reply_to_an_erased_case_never_reaches_the_next_girl(live_settings: Se
 
     _close_other_cases(live_settings)
 
-    async def card_number(fake: FakeTelegram, words: str) -> int:
-        cards = await fake.wait_for(
-            lambda: [p for p in fake.sent(GROUP) if "claim:" in json.dumps(p.get("reply_markup")) and words in p["text"]]
-        )
-        return int(cards[-1]["text"].split()[0].lstrip("#"))
+    async def card_number(fake: FakeTelegram, chat: int) -> int:
+        number = await _case_of(live_settings, chat)
+        await _card(fake, number)
+        return number
 
     async def scenario(fake: FakeTelegram, _: TelegramBot) -> None:
         fake.say(GIRL_A, "they locked me in the room and took my passport")
-        number_a = await card_number(fake, "they locked me in the room")
+        number_a = await card_number(fake, GIRL_A)
         fake.press(GROUP, f"claim:{number_a}", from_id=COUNSELLOR)
         await fake.wait_for(lambda: any(f"#{number_a} claimed" in t for t in fake.texts(GROUP)))
         fake.say(GIRL_A, "i am at the red house near the market")
@@ -280,7 +313,7 @@ def test_a_reply_to_an_erased_case_never_reaches_the_next_girl(live_settings: Se
         assert any(old_line in c.params["message_ids"] for c in deleted)
 
         fake.say(GIRL_B, "he hits me and i cant leave the house, help")
-        number_b = await card_number(fake, "he hits me")
+        number_b = await card_number(fake, GIRL_B)
         assert number_b > number_a  # never the erased number again
         fake.press(GROUP, f"claim:{number_b}", from_id=COUNSELLOR)
         await fake.wait_for(lambda: any(f"#{number_b} claimed" in t for t in fake.texts(GROUP)))
@@ -308,14 +341,9 @@ def test_two_gateways_relay_each_line_once_and_a_new_gateway_does_not_repost_car
         second = TelegramBot(bot.config, bot.pipeline, bot.desk)
         second.attach(bot._application)  # noqa: SLF001 - a second gateway talking to the same Bot API
         fake.say(GIRL_C, "my boss locked us in the factory and took our passports")
-        cards = await fake.wait_for(
-            lambda: [
-                p
-                for p in fake.sent(GROUP)
-                if "claim:" in json.dumps(p.get("reply_markup")) and "my boss locked" in p["text"]
-            ]
-        )
-        number = int(cards[0]["text"].split()[0].lstrip("#"))
+        number = await _case_of(live_settings, GIRL_C)
+        await _card(fake, number)
+        await second._check_group()  # noqa: SLF001 - its supervisor would, before relaying
         assert second._reannounce_missing_cards() == 0  # noqa: SLF001 - what a starting gateway does
         lines = [f"line {n} from the factory" for n in range(5)]
         for text in lines:
@@ -394,3 +422,94 @@ def test_a_voice_note_gets_the_hotlines_of_the_country_she_chose(live_settings: 
         assert thai in replies[0] and "1300" in replies[0]
 
     run(live_settings, scenario)
+
+
+GIRL_D, OUTSIDER = 3107, 555
+
+
+def test_her_words_are_not_relayed_while_anyone_else_is_in_the_group(live_settings: Settings, catalog: Catalog) -> None:
+    """Issue 14 item 2: a member who is not a counsellor joins; the group is told, her lines wait
+    (in order, none lost); when they leave, the lines arrive. A closed case leaves the group."""
+    _close_other_cases(live_settings)
+
+    async def scenario(fake: FakeTelegram, bot: TelegramBot) -> None:
+        fake.say(GIRL_D, "my uncle sold me to a man and i am locked in his house")
+        number = await _case_of(live_settings, GIRL_D)
+        await _card(fake, number)
+        fake.press(GROUP, f"claim:{number}", from_id=COUNSELLOR)
+        await fake.wait_for(lambda: any(f"#{number} claimed" in t for t in fake.texts(GROUP)))
+        fake.say(GIRL_D, "first line, all fine")
+        await fake.wait_for(lambda: f"#{number} she: first line, all fine" in fake.texts(GROUP))
+
+        # someone outside the allow-list joins (a chat_member update, as Telegram sends to admins)
+        fake.members[GROUP].add(OUTSIDER)
+        fake.push(
+            {
+                "update_id": next(fake._ids),  # noqa: SLF001
+                "chat_member": {
+                    "chat": {"id": GROUP, "type": "supergroup", "title": "Counsellors"},
+                    "from": {"id": OUTSIDER, "is_bot": False, "first_name": "x"},
+                    "date": 0,
+                    "old_chat_member": {"status": "left", "user": {"id": OUTSIDER, "is_bot": False, "first_name": "x"}},
+                    "new_chat_member": {"status": "member", "user": {"id": OUTSIDER, "is_bot": False, "first_name": "x"}},
+                },
+            }
+        )
+        await fake.wait_for(lambda: any(t.startswith("Her messages are NOT relayed here") for t in fake.texts(GROUP)))
+        assert not bot.verdict.safe
+        fake.say(GIRL_D, "he is back, the address is 12 river road")
+        fake.say(GIRL_D, "please hurry")
+        await asyncio.sleep(1.5)
+        assert not any("river road" in t or "please hurry" in t for t in fake.texts(GROUP))
+
+        # the outsider leaves: the waiting lines arrive, in order, once each
+        fake.members[GROUP].discard(OUTSIDER)
+        fake.push(
+            {
+                "update_id": next(fake._ids),  # noqa: SLF001
+                "chat_member": {
+                    "chat": {"id": GROUP, "type": "supergroup", "title": "Counsellors"},
+                    "from": {"id": OUTSIDER, "is_bot": False, "first_name": "x"},
+                    "date": 0,
+                    "old_chat_member": {"status": "member", "user": {"id": OUTSIDER, "is_bot": False, "first_name": "x"}},
+                    "new_chat_member": {"status": "left", "user": {"id": OUTSIDER, "is_bot": False, "first_name": "x"}},
+                },
+            }
+        )
+        waited = [f"#{number} she: he is back, the address is 12 river road", f"#{number} she: please hurry"]
+        await fake.wait_for(lambda: all(w in fake.texts(GROUP) for w in waited))
+        group = fake.texts(GROUP)
+        assert group.index(waited[0]) < group.index(waited[1]) and group.count(waited[0]) == 1
+
+        # closing the case deletes its card and relayed lines from the group
+        card_id = fake.message_ids[(await _card(fake, number))["text"]]
+        fake.say(GROUP, f"/close {number} safe", from_id=COUNSELLOR)
+        await fake.wait_for(
+            lambda: any(c.method == "deleteMessages" and card_id in c.params["message_ids"] for c in fake.calls)
+        )
+
+    run(live_settings, scenario)
+
+
+def test_a_member_count_above_the_allow_list_or_an_outside_admin_is_unsafe() -> None:
+    from bot.channels.telegram_guard import judge
+
+    allowed = frozenset({1, 2})
+    assert judge(3, {1}, {1, 2}, allowed, 99).safe  # two counsellors + the bot
+    assert not judge(4, {1}, {1}, allowed, 99).safe  # one more than possible, even unseen
+    assert not judge(2, {1, 7}, set(), allowed, 99).safe  # an administrator who is not a counsellor
+    assert not judge(2, {1}, {7}, allowed, 99).safe  # someone seen joining or writing
+    assert not judge(None, None, set(), allowed, 99).safe  # never checked: not safe
+    assert "administrator" in judge(2, {1, 7}, set(), allowed, 99).reason
+
+
+def test_card_shows_her_last_lines_only_when_configured(live_settings: Settings, catalog: Catalog) -> None:
+    _close_other_cases(live_settings)
+
+    async def scenario(fake: FakeTelegram, bot: TelegramBot) -> None:
+        fake.say(3108, "the boss took my passport and locks the door at night")
+        number = await _case_of(live_settings, 3108)
+        card = await _card(fake, number)
+        assert "the boss took my passport" in card["text"]
+
+    run(live_settings, scenario, card_shows_words=True)

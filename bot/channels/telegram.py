@@ -34,11 +34,12 @@ from telegram.ext import (
     filters,
 )
 
+from bot.channels.telegram_guard import PRESENT_STATUSES, GroupVerdict, MemberBook, judge
 from bot.content import Message
 from bot.content.render import Renderer
 from bot.db import metadata
 from bot.desk import CounsellorDesk, notify_overdue
-from bot.handoff import AlreadyClaimed, Escalation, NotAllowed, escalations, transcript
+from bot.handoff import ACTIVE, AlreadyClaimed, Escalation, NotAllowed, escalations, transcript
 from bot.pipeline import Pipeline, Turn
 from bot.profiles import user_key
 
@@ -114,6 +115,9 @@ class TelegramConfig:
     rate_window: float = 10.0
     poll_interval: float = 1.0
     claim_timeout_seconds: float = 300.0
+    # Cards carry no words of hers unless the operator says so (every group member reads them).
+    card_shows_words: bool = False
+    group_check_interval: float = 60.0  # seconds between membership checks (and after any change)
 
 
 async def with_retries(call: Callable[..., Awaitable[T]], *args: Any, **kwargs: Any) -> T:
@@ -151,6 +155,12 @@ class TelegramBot:
         self.handoff.counsellors = self.handoff.counsellors | {counsellor_name(i) for i in config.counsellor_ids}
         if config.counsellor_chat is not None:
             self.handoff.counsellors = self.handoff.counsellors | {GROUP_READER}
+        self.members = (
+            MemberBook(self.handoff.engine, config.counsellor_chat) if config.counsellor_chat is not None else None
+        )
+        self.verdict = GroupVerdict(False, "membership not checked yet")
+        self._checked_at = float("-inf")
+        self._announced_verdict: str | None = None
 
     # -- application ----------------------------------------------------------------------
     def build_application(self, webhook: bool = False) -> Application:
@@ -170,7 +180,10 @@ class TelegramBot:
         application.add_handler(CallbackQueryHandler(self.on_button))
         application.add_handler(ChatMemberHandler(self.on_membership, ChatMemberHandler.MY_CHAT_MEMBER))
         if group is not None:
+            application.add_handler(ChatMemberHandler(self.on_group_member, ChatMemberHandler.CHAT_MEMBER))
             application.add_handler(MessageHandler(group & filters.TEXT, self.on_group_message))
+            # every group message (service messages included) also tells who is in the group
+            application.add_handler(MessageHandler(group, self.on_group_any), group=1)
         application.add_handler(MessageHandler(private & filters.UpdateType.MESSAGES & filters.TEXT, self.on_text))
         application.add_handler(MessageHandler(private & filters.UpdateType.MESSAGES & ~filters.TEXT, self.on_non_text))
         application.add_error_handler(self.on_error)
@@ -312,6 +325,75 @@ class TelegramBot:
             log.warning("added to an unknown group; leaving it")
             await with_retries(context.bot.leave_chat, chat.id)
 
+    async def on_group_member(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+        """Someone joined or left the counsellors' group (needs the bot to be an administrator)."""
+        change = update.chat_member
+        if change is None or self.members is None or change.chat.id != self.config.counsellor_chat:
+            return
+        member = change.new_chat_member
+        self.members.record(member.user.id, member.status in PRESENT_STATUSES)
+        self._checked_at = float("-inf")  # check again at the next tick
+
+    async def on_group_any(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+        message = update.effective_message
+        if message is None or self.members is None:
+            return
+        changed = False
+        if message.from_user is not None and not message.from_user.is_bot:
+            if message.from_user.id not in self.config.counsellor_ids or message.from_user.id not in self.members.present():
+                self.members.record(message.from_user.id, True)
+                changed = True
+        for user in message.new_chat_members or ():
+            self.members.record(user.id, True)
+            changed = True
+        if message.left_chat_member is not None:
+            self.members.record(message.left_chat_member.id, False)
+            changed = True
+        if changed:
+            self._checked_at = float("-inf")
+
+    async def _check_group(self) -> None:
+        """Decide whether her words may be shown in the group; tell the group when that changes."""
+        chat = self.config.counsellor_chat
+        if chat is None or self.members is None:
+            return
+        if time.monotonic() - self._checked_at < self.config.group_check_interval:
+            return
+        self._checked_at = time.monotonic()
+        count: int | None
+        admins: set[int] | None
+        try:
+            count = await with_retries(self._bot.get_chat_member_count, chat)
+            admins = {a.user.id for a in await with_retries(self._bot.get_chat_administrators, chat)}
+            for user_id in self.members.present() - self.config.counsellor_ids:
+                # someone seen joining or writing: still there? (a missed "left" must not block forever)
+                member = await with_retries(self._bot.get_chat_member, chat, user_id)
+                if member.status not in PRESENT_STATUSES:
+                    self.members.record(user_id, False)
+        except TelegramError as error:
+            log.warning("group membership not checked (%s)", type(error).__name__)
+            count, admins = None, None
+            if self.verdict.safe:  # keep a good verdict through a short outage, re-check soon
+                self._checked_at = time.monotonic() - self.config.group_check_interval + 5
+                return
+        self.verdict = judge(count, admins, self.members.present(), self.config.counsellor_ids, self._bot.id)
+        if str(self.verdict) == self._announced_verdict:
+            return
+        if self.verdict.safe:
+            if self._announced_verdict is not None:
+                back = "Only counsellors are in this group again: her messages are relayed here."
+                await with_retries(self._bot.send_message, chat, back)
+        else:
+            log.warning("counsellors' group not safe for her words: %s", self.verdict.reason)
+            await with_retries(
+                self._bot.send_message,
+                chat,
+                f"Her messages are NOT relayed here: {self.verdict.reason}. Remove anyone who is not a "
+                "counsellor (or add them to SP_TELEGRAM_COUNSELLOR_IDS). Cases still arrive and can be "
+                "claimed; read them in the console meanwhile.",
+            )
+        self._announced_verdict = str(self.verdict)
+
     async def _erase(self, chat_id: int) -> None:
         """Quick exit: delete what Telegram allows (48 h) and forget her on our side."""
         key = self._key(chat_id)
@@ -367,14 +449,24 @@ class TelegramBot:
 
     # -- counsellors' group --------------------------------------------------------------------
     def _card_text(self, e: Escalation) -> str:
+        """Category, language, country, channel, when, and why - by default without her words:
+        the lexicon's matches are her words, so only their number is shown; the semantic
+        category is not. Her last lines only with SP_TELEGRAM_CARD_SHOWS_WORDS, and only while
+        the group holds counsellors alone."""
         label = {"urgent": "URGENT", "concern": "concern"}.get(e.risk_level, e.risk_level)
-        lines = self.handoff.read_transcript(GROUP_READER, e.id)
-        shown = "\n".join(f"{'she' if t.sender == 'user' else t.sender}: {t.text[:300]}" for t in lines[-5:])
-        return (
+        since = time.strftime("%H:%M UTC", time.gmtime(e.created_at))
+        head = (
             f"#{e.id} {label} - {e.risk_category}\n"
-            f"language {e.language}, country {e.country or '?'}, via {e.channel}\n"
-            f"triggers: {', '.join(e.triggers) or '-'}\n\n{shown}"
+            f"language {e.language}, country {e.country or '?'}, via {e.channel}, since {since}\n"
         )
+        if self.config.card_shows_words and self.verdict.safe:
+            lines = self.handoff.read_transcript(GROUP_READER, e.id)
+            shown = "\n".join(f"{'she' if t.sender == 'user' else t.sender}: {t.text[:300]}" for t in lines[-5:])
+            return f"{head}triggers: {', '.join(e.triggers) or '-'}\n\n{shown}"
+        model = [t for t in e.triggers if t.startswith(("semantic:", "nlu:", "person:", "cry:"))]
+        matched = len(e.triggers) - len(model)
+        why = ", ".join([*model, *([f"{matched} word match(es)"] if matched else [])]) or "-"
+        return f"{head}why: {why}\nHer words are not shown here. Claim the case to talk with her."
 
     async def _post_cards(self) -> None:
         chat = self.config.counsellor_chat
@@ -423,9 +515,10 @@ class TelegramBot:
             ).scalar()
 
     async def _relay_to_group(self) -> None:
-        """Her new messages (any channel) go to the group, as replies to the case's card."""
+        """Her new messages (any channel) go to the group, as replies to the case's card - only
+        while the group holds counsellors alone; otherwise they wait, in order, until it does."""
         chat = self.config.counsellor_chat
-        if chat is None:
+        if chat is None or not self.verdict.safe:
             return
         with self.handoff.engine.connect() as conn:
             progress = {r.escalation_id: r.last_line_id for r in conn.execute(sa.select(relay_progress))}
@@ -576,12 +669,14 @@ class TelegramBot:
                 self.handoff.mark_sent(delivery.id)
             except (Forbidden, BadRequest, NetworkError, ValueError) as error:
                 self.handoff.mark_failed(delivery.id, type(error).__name__)
+        await self._check_group()
         await self._forget_erased_cases()
         await self._post_cards()
         await self._relay_to_group()
 
     async def _forget_erased_cases(self) -> None:
-        """Cases erased on any channel (/erase, SMS ERASE, retention) leave the group too.
+        """Cases closed, released or erased on any channel (/erase, SMS ERASE, retention) leave
+        the group too (an erased one with a notice; a closed one was already announced).
 
         The group's copies of her card and lines are deleted where Telegram still allows it
         (48 h), the message->case mapping and relay position are dropped, so a reply to an old
@@ -589,10 +684,15 @@ class TelegramBot:
         her words."""
         chat = self.config.counsellor_chat
         with self.handoff.engine.begin() as conn:
-            gone = sa.select(group_messages.c.escalation_id, group_messages.c.message_id).where(
-                ~sa.exists().where(escalations.c.id == group_messages.c.escalation_id)
+            alive = sa.select(escalations.c.id).where(
+                escalations.c.id == group_messages.c.escalation_id, escalations.c.status.in_(ACTIVE)
             )
-            rows = conn.execute(gone).all()
+            erased = ~sa.exists().where(escalations.c.id == group_messages.c.escalation_id)
+            rows = conn.execute(
+                sa.select(group_messages.c.escalation_id, group_messages.c.message_id, erased.label("erased")).where(
+                    ~sa.exists(alive)
+                )
+            ).all()
             if not rows:
                 return
             ids = sorted({r.escalation_id for r in rows})
@@ -606,7 +706,7 @@ class TelegramBot:
                 await with_retries(self._bot.delete_messages, chat, messages[start : start + 100])
             except (BadRequest, NetworkError) as error:  # too old or gone: the mapping is gone anyway
                 log.warning("group copies not deleted (%s)", type(error).__name__)
-        for escalation_id in ids:
+        for escalation_id in sorted({r.escalation_id for r in rows if r.erased}):
             await with_retries(self._bot.send_message, chat, f"Case #{escalation_id} was erased by the user.")
 
 
