@@ -58,3 +58,19 @@ def test_a_dead_gateways_lease_runs_out_and_failures_end_in_a_dead_letter(db_url
         assert [i.id for i in store.claim()] == [item_id]
     assert store.failed(item_id, "RasaUnavailable", max_attempts=8) is True
     assert store.unprocessed() == [] and store.claim() == []
+
+
+def test_a_row_sealed_with_another_pepper_is_dead_lettered_and_blocks_nobody(db_url: str) -> None:
+    """Issue 14 item 3: one unreadable inbox row (a pepper change) used to stop the inbox for all."""
+    import sqlalchemy as sa
+
+    from bot.sms.store import inbox
+
+    old = SmsStore(open_engine(db_url), "an-older-pepper-of-32-characters-x")
+    stale = old.accept("kannel", "mo-old", "key-a", "+66810000001", "sealed before the change")
+    store = SmsStore(open_engine(db_url), "the-current-pepper-32-characters-y")
+    fresh = store.accept("kannel", "mo-new", "key-b", "+66810000002", "help")
+    assert [i.id for i in store.claim()] == [fresh]
+    with store.engine.connect() as conn:
+        row = conn.execute(sa.select(inbox).where(inbox.c.id == stale)).one()
+    assert row.processed_at is not None and row.sealed is None and row.last_error.startswith("dead_letter: unreadable")

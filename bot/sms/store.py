@@ -8,14 +8,18 @@ Message text is encrypted while waiting and deleted once processed.
 from __future__ import annotations
 
 import json
+import logging
 import time
 from dataclasses import dataclass
 from typing import Any
 
 import sqlalchemy as sa
+from cryptography.fernet import InvalidToken
 
 from bot.db import metadata
 from bot.handoff import address_cipher
+
+log = logging.getLogger(__name__)
 
 inbox = sa.Table(
     "sms_inbox",
@@ -123,9 +127,23 @@ class SmsStore:
                     .values(lease_until=now + lease_seconds, attempts=sa.func.coalesce(inbox.c.attempts, 0) + 1)
                 ).rowcount
                 row = conn.execute(sa.select(inbox).where(inbox.c.id == candidate.id)).first() if won == 1 else None
-            if row is not None:
+            if row is None:
+                continue
+            try:
                 claimed.append(self._item(row))
+            except InvalidToken:
+                # sealed under a pepper this gateway does not hold: never block the others
+                self._dead_letter(row.id, "unreadable: sealed with another pepper")
+                log.error("sms message unreadable with this pepper: dead letter (id=%s); check SP_PEPPER", row.id)
         return claimed
+
+    def _dead_letter(self, item_id: int, error: str) -> None:
+        with self.engine.begin() as conn:
+            conn.execute(
+                inbox.update()
+                .where(inbox.c.id == item_id)
+                .values(processed_at=self.clock(), sealed=None, lease_until=None, last_error=f"dead_letter: {error}"[:64])
+            )
 
     def _item(self, row: Any) -> InboxItem:
         body = json.loads(self._cipher.decrypt(row.sealed.encode())) if row.sealed else {"from": "", "text": ""}
