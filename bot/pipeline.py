@@ -10,10 +10,8 @@ Nothing here logs message text; the user is known only by a keyed hash.
 
 from __future__ import annotations
 
-import asyncio
 import json
 import logging
-from collections import defaultdict
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -22,6 +20,7 @@ from bot.content.render import Renderer
 from bot.handoff import CLAIMED, Escalation, Handoff
 from bot.hours import DutyHours
 from bot.langid import LanguageIdentifier
+from bot.locks import KeyedLocks
 from bot.profiles import Profile, ProfileStore, user_key
 from bot.rasa_client import RasaClient, RasaUnavailable
 from bot.risk.decision import RiskAssessor
@@ -105,7 +104,7 @@ class Pipeline:
         self.handoff = handoff
         self.hours = hours or DutyHours()
         self.nlu_danger_urgent = nlu_danger_urgent
-        self._locks: defaultdict[str, asyncio.Lock] = defaultdict(asyncio.Lock)
+        self._locks = KeyedLocks()
 
     def is_urgent(self, text: str) -> bool:
         """For channels that must not hold back danger (rate limits, SMS opt-out): same decision."""
@@ -116,7 +115,7 @@ class Pipeline:
 
         ``country_hint`` (e.g. from an SMS number's calling code) is used until she names a country."""
         key = user_key(self.pepper, channel, user_id)
-        async with self._locks[key]:
+        async with self._locks.hold(key):
             turn = await self._handle(channel, user_id, key, raw, country_hint)
         try:  # anonymous counters for the NGO; never allowed to cost her the reply
             record_turn(self.handoff.engine, channel, turn.language, turn.topic, turn.escalate)

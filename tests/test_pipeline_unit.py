@@ -215,3 +215,13 @@ def test_channels_ask_the_same_decision(world: Any) -> None:
     world.model.by_text[text] = SemanticRisk(0.9, 0.05, 0.0, 0.05, "debt_bondage", 0.9)
     assert world.pipeline.is_urgent(text) is True
     assert world.pipeline.is_urgent("what is the weather") is False
+
+
+def test_per_user_locks_are_freed_once_her_turn_is_done(world: Any) -> None:
+    """Issue 14 item 9: one lock per user ever seen was kept for the life of the process."""
+
+    async def many() -> None:
+        await asyncio.gather(*(world.pipeline.handle("local", f"girl-{n}", "hello") for n in range(50)))
+
+    asyncio.run(many())
+    assert len(world.pipeline._locks) == 0  # noqa: SLF001

@@ -78,6 +78,9 @@ relay_progress = sa.Table(
 RELAY_LEASE_SECONDS = 60.0
 
 
+PRUNE_ABOVE = 1000  # chats remembered before quiet ones are forgotten
+
+
 class RateLimiter:
     """At most ``limit`` messages per ``window`` seconds per chat (flood protection)."""
 
@@ -86,8 +89,20 @@ class RateLimiter:
         self._seen: defaultdict[int, deque[float]] = defaultdict(deque)
         self._warned: dict[int, float] = {}
 
+    def __len__(self) -> int:
+        return len(self._seen)
+
+    def _prune(self, now: float) -> None:
+        """Forget chats quiet for a whole window (memory stays bounded by the active chats)."""
+        for chat in [c for c, seen in self._seen.items() if not seen or now - seen[-1] > self.window]:
+            del self._seen[chat]
+        for chat in [c for c, at in self._warned.items() if now - at > self.window]:
+            del self._warned[chat]
+
     def allow(self, chat_id: int) -> bool:
         now = self.clock()
+        if len(self._seen) > PRUNE_ABOVE and chat_id not in self._seen:
+            self._prune(now)
         seen = self._seen[chat_id]
         while seen and now - seen[0] > self.window:
             seen.popleft()

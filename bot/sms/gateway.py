@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections import defaultdict
 from dataclasses import dataclass
 
 from aiohttp import web
@@ -20,6 +19,7 @@ from aiohttp import web
 from bot.content.catalog import fold
 from bot.content.render import Message
 from bot.desk import notify_overdue
+from bot.locks import KeyedLocks
 from bot.pipeline import Pipeline
 from bot.profiles import user_key
 from bot.sms.compose import SmsReply, compose
@@ -67,7 +67,7 @@ class SmsGateway:
         self.render = pipeline.render
         self._wake = asyncio.Event()
         self._in_flight: set[int] = set()
-        self._user_locks: defaultdict[str, asyncio.Lock] = defaultdict(asyncio.Lock)
+        self._user_locks = KeyedLocks()
         self._tasks: set[asyncio.Task[None]] = set()
 
     def key(self, phone: str) -> str:
@@ -121,7 +121,7 @@ class SmsGateway:
 
     async def _process_in_order(self, item: InboxItem) -> None:
         try:
-            async with self._user_locks[item.user_key]:  # FIFO: one number's messages in order
+            async with self._user_locks.hold(item.user_key):  # FIFO: one number's messages in order
                 await self.process(item)
                 self.store.done(item.id)
             self._wake.set()  # her next message (if any) can be claimed now
