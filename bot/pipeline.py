@@ -158,7 +158,12 @@ class Pipeline:
         risk = assessment.as_risk()
         if turn.intent == "danger" and RASA_UNAVAILABLE not in turn.notes:
             # The NLU is a second net; it also counts when the action server failed to answer.
-            nlu_risk = RiskResult("urgent" if turn.confidence >= self.nlu_danger_urgent else "concern", "nlu_danger")
+            # the same veto as for the lexicon: when the semantic model is sure this is a question
+            # (homework, the law, news), the NLU's danger only offers a counsellor
+            semantic = assessment.semantic
+            sure_harmless = semantic is not None and semantic.none >= self.assessor.thresholds.lexicon_veto
+            urgent = turn.confidence >= self.nlu_danger_urgent and not sure_harmless
+            nlu_risk = RiskResult("urgent" if urgent else "concern", "nlu_danger")
             if nlu_risk.urgent:
                 return await self._escalate(profile, channel, address, clean.text, nlu_risk, turn)
             risk = risk if risk.level == "concern" else nlu_risk

@@ -74,7 +74,7 @@ def test_encoder_vectors_are_normalised_and_cached(encoder) -> None:  # type: ig
 
 
 # -- the decision table (pure) ---------------------------------------------------------------
-T = Thresholds(urgent=0.9, concern=0.5, person=0.5)
+T = Thresholds(urgent=0.9, concern=0.5, person=0.5, lexicon_veto=0.95)
 CRY = RiskResult("urgent", "cry_for_help", ("help",), ("cry_for_help",))
 LOCKED = RiskResult("urgent", "locked_in", ("locked",), ("locked_in",))
 ASKED = RiskResult("concern", "requested", ("talk to .. person",), ("requested",))
@@ -90,7 +90,9 @@ def sem(urgent: float = 0.0, concern: float = 0.0, person: float = 0.0, category
     "lexicon, semantic, level, category, person, source",
     [
         (CRY, sem(), "urgent", "cry_for_help", False, "lexicon"),  # a lone cry is never overruled
-        (LOCKED, sem(), "urgent", "locked_in", False, "lexicon"),  # the model never overrules the lexicon
+        (CRY, sem(urgent=0.0), "urgent", "cry_for_help", False, "lexicon"),
+        (LOCKED, sem(), "concern", "locked_in", False, "both"),  # sure it is a question: answer + offer
+        (LOCKED, sem(urgent=0.06), "urgent", "locked_in", False, "lexicon"),  # not sure enough: urgent
         (LOCKED, sem(urgent=0.2), "urgent", "locked_in", False, "lexicon"),
         (LOCKED, sem(urgent=0.95), "urgent", "locked_in", False, "both"),
         (CLEAR, sem(urgent=0.95), "urgent", "forced_sex", False, "semantic"),
@@ -140,35 +142,43 @@ def test_tuned_set_every_urgent_message_still_reaches_a_counsellor(assessor: Ris
 
 
 # Measured on this commit (README, docs/risk-decision.md); a floor against regressions, not a target.
-DEV_FALSE_HANDOVER_CEILING = 0.05  # measured 0.040
-DEV_RECALL_FLOOR = 0.95  # measured 0.967
+DEV_FALSE_HANDOVER_CEILING = 0.04  # measured 0.028 (risk_eval + risk_unseen + semantic_dev)
+DEV_RECALL_FLOOR = 0.95  # measured 0.964
+DEV_PERSON_FLOOR = 0.90  # measured 0.923 (semantic_dev)
 
 
 def test_development_sets_stay_within_the_measured_floors(assessor: RiskAssessor) -> None:
-    texts = {"urgent": [], "benign": []}  # type: ignore[var-annotated]
-    for name in ("risk_eval", "risk_unseen"):
+    texts = {"urgent": [], "benign": [], "person": []}  # type: ignore[var-annotated]
+    for name in ("risk_eval", "risk_unseen", "semantic_dev"):
         for data in _sets(name).values():
             for kind in texts:
-                texts[kind] += [normalize(x["text"]).text for x in data[kind]]
+                texts[kind] += [normalize(x["text"]).text for x in data.get(kind) or []]
     reached = [assessor.assess(t) for t in texts["urgent"]]
     handed = [assessor.assess(t) for t in texts["benign"]]
+    asked = [assessor.assess(t) for t in texts["person"]]
     recall = sum(a.urgent or a.wants_person for a in reached) / len(reached)
     false = sum(a.urgent or a.wants_person for a in handed) / len(handed)
+    person = sum(a.urgent or a.wants_person for a in asked) / len(asked)
     assert recall >= DEV_RECALL_FLOOR and false <= DEV_FALSE_HANDOVER_CEILING, (recall, false)
+    assert person >= DEV_PERSON_FLOOR, person
 
 
-def test_blind_set_has_the_agreed_shape_and_is_never_training_data() -> None:
+def test_blind_and_dev_sets_have_the_agreed_shape_and_are_never_training_data() -> None:
     from bot.semantic.data import load_examples
 
     categories = set(yaml.safe_load((ROOT / "data" / "risk" / "categories.yml").read_text())["categories"])
     topics = {"recruitment", "warning_signs", "legal_rights", "life_skills", "get_help", "smalltalk", "out_of_scope"}
     blind = _sets("semantic_eval")
-    assert set(blind) == set(LANGUAGES)
+    assert set(blind) == set(LANGUAGES) and set(_sets("semantic_dev")) == set(LANGUAGES)
     texts = set()
-    for language, data in blind.items():
+    for (language, data), is_blind in [
+        *((x, True) for x in blind.items()),
+        *((x, False) for x in _sets("semantic_dev").items()),
+    ]:
         assert data["language"] == language
-        assert len(data["urgent"]) >= 40 and len(data["concern"]) >= 10 and len(data["person"]) >= 5
-        assert len(data["benign"]) >= 40 and sum(1 for b in data["benign"] if b.get("trap")) >= 20
+        if is_blind:
+            assert len(data["urgent"]) >= 40 and len(data["concern"]) >= 10 and len(data["person"]) >= 5
+            assert len(data["benign"]) >= 40 and sum(1 for b in data["benign"] if b.get("trap")) >= 20
         assert {u["category"] for u in data["urgent"]} <= categories
         assert {b["topic"] for b in data["benign"] + data["concern"]} <= topics
         texts |= {x["text"].casefold().strip() for kind in ("urgent", "concern", "person", "benign") for x in data[kind]}

@@ -7,7 +7,8 @@ Two heads:
   (5-fold), gives calibrated probabilities. Measured on the development sets (risk_eval +
   risk_unseen) at the same 3% false-alarm rate, it found 0.64 of urgent messages against 0.40
   for a logistic regression on the same vectors: danger is many small clusters of situations,
-  which a single linear boundary blurs with the idioms that share their words;
+  which a single linear boundary blurs with the idioms that share their words. ``k`` = 7 was
+  chosen on the development sets with the round-3 data (k = 3, 5, 7, 10 compared);
 - the *category* head (which urgent category a message is closest to) is a multinomial logistic
   regression trained on the sentences that name one.
 Trained by ``python -m bot train`` (bot/semantic/train.py).
@@ -23,7 +24,7 @@ import numpy as np
 
 from bot.semantic.data import LEVEL_LABELS
 
-NEIGHBOURS = 3
+NEIGHBOURS = 7
 
 
 @dataclass(frozen=True)
