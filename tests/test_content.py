@@ -158,12 +158,18 @@ def test_not_understood_replies_carry_a_way_out_of_danger(
     assert help_word and screener.screen(help_word.group(1)).urgent, language
     for intent in ("out_of_scope", "nlu_fallback", "made_up_intent"):
         for country in COUNTRIES:
-            number = catalog.countries[country].emergency_hotlines()[0].number
-            assert number in renderer.answer(intent, language, country)[0].text, (intent, country)
+            reply = renderer.answer(intent, language, country)[0].text
+            emergency = catalog.countries[country].emergency_hotlines()
+            if emergency:
+                assert emergency[0].number in reply, (intent, country)
+            else:  # no confirmed number: the help word and the counsellor, never a fire line as "emergency"
+                assert catalog.text("safety_net_no_number", language) in reply, (intent, country)
 
 
 # Texts that tell her what to write when she needs a person: every quoted word must do it.
-HELP_INSTRUCTIONS = ("handoff_released", "handoff_closed", "handoff_ended_by_user", "rate_limited", "safety_net")
+HELP_INSTRUCTIONS = (
+    "handoff_released", "handoff_closed", "handoff_ended_by_user", "rate_limited", "safety_net", "safety_net_no_number",
+)  # fmt: skip
 QUOTED = re.compile(r'["“«„「『]([^"“”«»„「」『』]{1,40}?)["”»“」』]')
 
 
@@ -221,3 +227,57 @@ def test_no_sms_text_tells_her_to_type_an_opt_out_word_unless_it_means_opting_ou
         if said & stop_words:
             broken.append((key, sorted(said & stop_words)))
     assert not broken, broken
+
+
+# -- her urgent reply, per country (delivery issue item 6; content issue item 6) ---------------
+
+
+@pytest.mark.parametrize("code", COUNTRIES)
+@pytest.mark.parametrize("language", LANGUAGES)
+def test_urgent_reply_names_every_confirmed_contact_for_what_it_is(catalog: Catalog, code: str, language: str) -> None:
+    renderer = Renderer(catalog)
+    country = catalog.countries[code]
+    reply = "\n".join(m.text for m in renderer.answer("danger", language, code))
+    shown = country.shown_hotlines()
+    for hotline in shown:  # every confirmed line, in a chat reply
+        line = renderer.hotline_line(hotline, country, language)
+        assert line in reply
+        assert line.startswith(f"• {renderer.t(f'kind_{hotline.kinds[0]}', language)}: {hotline.number}")
+        if "emergency" not in hotline.kinds:  # only an emergency line may be called one
+            assert not line.startswith(f"• {renderer.t('kind_emergency', language)}:")
+    if country.emergency_hotlines():
+        assert renderer.t("emergency_first", language) in reply
+    else:  # said plainly, and the counsellor named as her contact
+        assert renderer.t("no_confirmed_emergency", language, country=country.name(language)) in reply
+    if country.caution_key:
+        assert renderer.t(country.caution_key, language, country=country.name(language)) in reply
+
+
+def test_myanmar_fire_line_is_named_for_what_it_is_and_the_gap_is_recorded(catalog: Catalog) -> None:
+    renderer = Renderer(catalog)
+    reply = "\n".join(m.text for m in renderer.answer("danger", "en", "MM"))
+    assert "Fire services: 191" in reply and "Emergency: 191" not in reply
+    assert "counsellor here is your contact" in reply and "punished victims" in reply
+    facts = yaml.safe_load((ROOT / "data" / "facts" / "MM.yml").read_text(encoding="utf-8"))
+    assert facts["gaps"] and facts["context_note"]["content_key"] == "caution_state_services"
+
+
+def test_every_number_in_the_reference_is_in_the_facts_shown_or_hidden_with_a_note() -> None:
+    """The facts offer every helping contact the reference holds (or say why a line is hidden)."""
+    reference_path = ROOT.parent / "shared" / "reference" / "reference.yml"
+    if not reference_path.exists():
+        pytest.skip("../shared/reference is not beside the repository")
+    reference = yaml.safe_load(reference_path.read_text(encoding="utf-8"))["countries"]
+    for code, country in reference.items():
+        facts = yaml.safe_load((ROOT / "data" / "facts" / f"{code}.yml").read_text(encoding="utf-8"))
+        ours = {str(h["number"]): h for h in facts.get("hotlines") or []}
+        for line in country.get("hotlines") or []:
+            number = line.get("number")
+            if not number or line.get("confidence") == "unverified":
+                continue
+            first = re.match(r"\+?\d[\d ()-]*\d|\d", str(number))
+            if first is None:
+                continue  # a description, not a number
+            match = [h for n, h in ours.items() if first.group(0).strip() in n]
+            assert match, f"{code}: {number} from the reference is missing from data/facts/{code}.yml"
+            assert all(h.get("show", True) or h.get("note") for h in match), (code, number)

@@ -142,8 +142,8 @@ def test_tuned_set_every_urgent_message_still_reaches_a_counsellor(assessor: Ris
 
 
 # Measured on this commit (README, docs/risk-decision.md); a floor against regressions, not a target.
-DEV_FALSE_HANDOVER_CEILING = 0.04  # measured 0.028 (risk_eval + risk_unseen + semantic_dev)
-DEV_RECALL_FLOOR = 0.95  # measured 0.964
+DEV_FALSE_HANDOVER_CEILING = 0.09  # measured 0.076 (risk_eval + risk_unseen + semantic_dev)
+DEV_RECALL_FLOOR = 0.96  # measured 0.978
 DEV_PERSON_FLOOR = 0.90  # measured 0.923 (semantic_dev)
 
 
@@ -205,3 +205,18 @@ def test_a_model_trained_on_another_encoder_is_refused(tmp_path: Path, screener:
     SemanticRiskModel("another-encoder", level, head).save(tmp_path / "m.npz")
     with pytest.raises(RuntimeError, match="retrain"):
         load_assessor(ROOT / "data", screener, tmp_path / "m.npz")
+
+
+# Clear reports whose nearest training sentences are questions on the same topic: the shipped
+# decision must keep them urgent (the reason the model may not veto the lexicon).
+REPORTS_NEAR_QUESTIONS = {
+    "th": "นายจ้างยึดพาสปอร์ตไปแล้วไม่ให้ออกไปไหนเลย",
+    "en": "my employer took my passport and won't let me go anywhere",
+    "ru": "у меня забрали паспорт и не выпускают из квартиры",
+    "vi": "họ giữ hộ chiếu của tôi và không cho tôi về nhà",
+}
+
+
+@pytest.mark.parametrize("language", sorted(REPORTS_NEAR_QUESTIONS))
+def test_reports_that_look_like_questions_stay_urgent(assessor: RiskAssessor, language: str) -> None:
+    assert assessor.assess(normalize(REPORTS_NEAR_QUESTIONS[language]).text).urgent

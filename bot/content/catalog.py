@@ -19,7 +19,7 @@ FALLBACK_LANGUAGE = "en"
 REVIEW_STATUSES = ("source", "machine_translated", "native_reviewed")
 CONFIDENCE_LEVELS = ("high", "medium", "low", "unverified")
 SHOWN_CONFIDENCE = ("high", "medium", "low")  # unverified facts are never shown to users
-HOTLINE_KINDS = ("emergency", "police", "anti_trafficking", "child", "migrant_workers", "women", "social")
+HOTLINE_KINDS = ("emergency", "police", "fire", "anti_trafficking", "child", "migrant_workers", "women", "social")
 RIGHT_CODES = (
     "shelter_support",
     "compensation",
@@ -81,6 +81,9 @@ class Country:
     fee_rule: str
     organisations: tuple[Organisation, ...]
     context_note: str | None = None
+    # a translated caution shown with her urgent reply (e.g. where the authorities have punished
+    # victims); the content key names the text, the facts file holds its source
+    caution_key: str | None = None
 
     def name(self, language: str) -> str:
         return self.names.get(language) or self.names[FALLBACK_LANGUAGE]
@@ -221,6 +224,7 @@ def _country(raw: dict[str, Any]) -> Country:
             if o.get("confidence") in shown
         ),
         context_note=note.get("text"),
+        caution_key=note.get("content_key"),
     )
 
 

@@ -103,15 +103,34 @@ class Renderer:
         suffix = f" ({', '.join(extras)})" if extras else ""
         return f"• {label}: {hotline.number}{star} - {name}{suffix}"
 
-    def hotlines(self, country: Country, language: str, emergency_only: bool = False) -> str:
+    def hotlines(self, country: Country, language: str, emergency_only: bool = False, every: bool = False) -> str:
         shown = country.shown_hotlines()
         if emergency_only:
             shown = country.emergency_hotlines() or shown[:1]
-        shown = shown[: self.max_hotlines]
+        if not (every and self.variant != "sms"):  # an urgent chat reply lists every line; SMS stays short
+            shown = shown[: self.max_hotlines]
         lines = [self.hotline_line(h, country, language) for h in shown]
         if any(h.confidence == "low" for h in shown):
             lines.append(self.t("note_unconfirmed", language))
         return "\n".join(lines)
+
+    def urgent_contacts(self, country: Country, language: str) -> str:
+        """Her urgent reply's contacts: every line the facts confirm for her country, each named
+        for what it is (a fire service is not "Emergency"); where no police or emergency line is
+        confirmed, that is said plainly and the counsellor here is named as her contact; and the
+        country's caution about state services, where the facts hold one."""
+        name = country.name(language)
+        parts = []
+        if country.emergency_hotlines():
+            parts.append(self.t("emergency_first", language))
+        else:
+            parts.append(self.t("no_confirmed_emergency", language, country=name))
+        listed = self.hotlines(country, language, every=True)
+        if listed:
+            parts.append(listed)
+        if country.caution_key:
+            parts.append(self.t(country.caution_key, language, country=name))
+        return "\n".join(parts)
 
     def helplines(self, country: Country, language: str) -> Message:
         intro = self.t("get_help_intro", language, country=country.name(language))
@@ -129,9 +148,11 @@ class Renderer:
         """A line for replies that did not understand her: danger in words the screener and the NLU
         missed still gets a way to a counsellor (the help word escalates) and an emergency number."""
         country = self.catalog.countries.get(country_code or self.catalog.default_country(language) or "")
-        emergency = country.emergency_hotlines() if country else []
-        if not emergency:
+        if country is None:
             return ""
+        emergency = country.emergency_hotlines()
+        if not emergency:  # no confirmed number (Myanmar): the help word, and the counsellor here
+            return "\n" + self.t("safety_net_no_number", language)
         return "\n" + self.t("safety_net", language, number=emergency[0].number)
 
     def organisations(self, country: Country, services: frozenset[str]) -> list[str]:
@@ -194,7 +215,7 @@ class Renderer:
     def country_part(self, intent: str, language: str, country: Country) -> list[Message]:
         name = country.name(language)
         if intent == "danger":
-            return [Message(self.t("emergency_first", language) + "\n" + self.hotlines(country, language))]
+            return [Message(self.urgent_contacts(country, language))]
         if intent in ("get_help", "warning_signs"):
             return [self.helplines(country, language)]
         if intent == "legal_rights":

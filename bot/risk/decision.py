@@ -8,11 +8,10 @@ A request for a person (category ``requested``) opens a counsellor request at an
 
 The rules, in order:
 1. a lone cry ("help", "sos", "ช่วยด้วย") is urgent - deterministic, never overruled;
-2. a lexicon match of an urgent category is urgent, unless the model is at least
-   ``lexicon_veto`` sure the message is ``none`` (a question about the topic, homework, news, an
-   idiom): then it is **concern** - her question is answered *and* a counsellor is offered, so a
-   wrong veto is never silence. Chosen on the development sets (docs/risk-decision.md): at 0.9 it
-   removed three quarters of the false hand-overs and kept every tuned urgent message;
+2. a lexicon match of an urgent category is urgent. An optional veto (``lexicon_veto``: a match
+   the model is that sure is ``none`` becomes a concern - answered *and* a counsellor offered)
+   exists but is unset: e5 puts "my employer seized my passport and won't let me go anywhere"
+   among questions about seized passports with P(none) = 1.0 (docs/risk-decision.md);
 3. the model's P(urgent) >= ``urgent``: urgent, category = the model's closest category;
 4. a request for a person: lexicon ``requested`` phrase, or P(person) >= ``person``;
 5. concern: a lexicon concern category, or P(urgent) or P(concern) >= ``concern``;
