@@ -585,8 +585,19 @@ class Handoff:
     def mark_failed(self, delivery_id: int, error: str, final: bool = False) -> None:
         """One failed attempt; ``final`` (e.g. she opted out) means never try again - still recorded."""
         attempts = GAVE_UP if final else outbox.c.attempts + 1
+        reason = f"dead_letter: {error}" if final else error
         with self.engine.begin() as conn:
-            conn.execute(outbox.update().where(outbox.c.id == delivery_id).values(attempts=attempts, last_error=error[:200]))
+            conn.execute(
+                outbox.update().where(outbox.c.id == delivery_id).values(attempts=attempts, last_error=reason[:200])
+            )
+
+    def dead_letters(self, channel: str | None = None) -> int:
+        """Messages given up (kept with their reason for the operator; never retried)."""
+        condition = outbox.c.attempts >= GAVE_UP
+        if channel is not None:
+            condition = sa.and_(condition, outbox.c.channel == channel)
+        with self.engine.connect() as conn:
+            return int(conn.execute(sa.select(sa.func.count()).select_from(outbox).where(condition)).scalar_one())
 
     def erase_user(self, user_key: str) -> None:
         """Her escalations, transcripts and queued messages, everywhere (cases stay counted, not kept)."""

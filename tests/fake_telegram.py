@@ -39,6 +39,7 @@ class FakeTelegram:
     url: str = ""
     # method -> HTTP status to answer with instead (a Telegram outage for that method)
     failing: dict[str, int] = field(default_factory=dict)
+    blocked: set[int] = field(default_factory=set)  # chats whose user blocked the bot (403 on send)
     # group chat id -> user ids of its human members (the bot is always a member too)
     members: dict[int, set[int]] = field(default_factory=dict)
     admins: dict[int, set[int]] = field(default_factory=dict)
@@ -131,6 +132,10 @@ class FakeTelegram:
                     params[key] = str(value)
         if method != "getUpdates":
             self.calls.append(Call(method, params))
+        if method == "sendMessage" and int(params.get("chat_id", 0)) in self.blocked:
+            return web.json_response(
+                {"ok": False, "error_code": 403, "description": "Forbidden: bot was blocked by the user"}, status=403
+            )
         if method in self.failing:
             status = self.failing[method]
             return web.json_response(

@@ -149,7 +149,7 @@ def test_a_failed_send_is_retried_and_a_refused_one_recorded(live_settings: Sett
             with gateway.handoff.engine.connect() as conn:
                 rows = conn.execute(outbox.select().where(outbox.c.channel == "sms")).all()
             failed = [r for r in rows if r.sent_at is None and r.attempts >= GAVE_UP]
-            assert len(failed) == 1 and failed[0].last_error.startswith("twilio 400")  # recorded, not retried
+            assert len(failed) == 1 and failed[0].last_error.startswith("dead_letter: twilio 400")  # recorded, not retried
             assert api.attempts == 4
 
     asyncio.run(main())

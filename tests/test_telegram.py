@@ -513,3 +513,19 @@ def test_card_shows_her_last_lines_only_when_configured(live_settings: Settings,
         assert "the boss took my passport" in card["text"]
 
     run(live_settings, scenario, card_shows_words=True)
+
+
+def test_a_girl_who_blocked_the_bot_is_dead_lettered_not_retried_forever(live_settings: Settings) -> None:
+    """Delivery issue item 7: Telegram answers 403; the message is given up at once and kept."""
+    blocked_chat = 3109
+
+    async def scenario(fake: FakeTelegram, bot: TelegramBot) -> None:
+        fake.blocked.add(blocked_chat)
+        before = bot.handoff.dead_letters("telegram")
+        bot.handoff.queue_message("blocked-user-key", "telegram", str(blocked_chat), "A counsellor wrote to you.")
+        await fake.wait_for(lambda: bot.handoff.dead_letters("telegram") == before + 1)
+        await asyncio.sleep(1.0)  # ten more supervisor ticks
+        tries = [c for c in fake.calls if c.method == "sendMessage" and int(c.params["chat_id"]) == blocked_chat]
+        assert len(tries) == 1
+
+    run(live_settings, scenario)

@@ -38,8 +38,9 @@ from bot.channels.telegram_guard import PRESENT_STATUSES, GroupVerdict, MemberBo
 from bot.content import Message
 from bot.content.render import Renderer
 from bot.db import metadata
+from bot.delivery import DeliveryFailed, OutboxWorker
 from bot.desk import CounsellorDesk, notify_overdue
-from bot.handoff import ACTIVE, AlreadyClaimed, Escalation, NotAllowed, escalations, transcript
+from bot.handoff import ACTIVE, AlreadyClaimed, Delivery, Escalation, NotAllowed, escalations, transcript
 from bot.pipeline import Pipeline, Turn
 from bot.profiles import user_key
 
@@ -173,6 +174,8 @@ class TelegramBot:
         self.members = (
             MemberBook(self.handoff.engine, config.counsellor_chat) if config.counsellor_chat is not None else None
         )
+        self.name = CHANNEL  # as an OutboxChannel
+        self.outbox = OutboxWorker(self.handoff, self)
         self.verdict = GroupVerdict(False, "membership not checked yet")
         self._checked_at = float("-inf")
         self._announced_verdict: str | None = None
@@ -408,6 +411,21 @@ class TelegramBot:
                 "claimed; read them in the console meanwhile.",
             )
         self._announced_verdict = str(self.verdict)
+
+    async def deliver(self, delivery: Delivery) -> None:
+        """The outbox worker's channel: one queued message to her chat (bot/delivery)."""
+        try:
+            chat_id = int(delivery.address)
+        except ValueError:
+            raise DeliveryFailed("no chat id", retry=False) from None
+        try:
+            await self._send(chat_id, Message(delivery.text))
+        except Forbidden:  # she blocked the bot or deleted her account: retrying cannot help
+            raise DeliveryFailed("forbidden", retry=False) from None
+        except BadRequest as error:  # chat not found, text refused
+            raise DeliveryFailed(f"bad_request: {type(error).__name__}", retry=False) from None
+        except (NetworkError, TelegramError) as error:  # timeouts, 5xx: try again later
+            raise DeliveryFailed(type(error).__name__) from None
 
     async def _erase(self, chat_id: int) -> None:
         """Quick exit: delete what Telegram allows (48 h) and forget her on our side."""
@@ -677,13 +695,7 @@ class TelegramBot:
     async def tick(self) -> None:
         """Timeout notices, queued messages to users, cards and relays to the group."""
         notify_overdue(self.handoff, self.pipeline.catalog, self.config.claim_timeout_seconds)
-        for delivery in self.handoff.pending_deliveries(CHANNEL, lease_seconds=60):
-            try:
-                chat_id = int(delivery.address)
-                await self._send(chat_id, Message(delivery.text))
-                self.handoff.mark_sent(delivery.id)
-            except (Forbidden, BadRequest, NetworkError, ValueError) as error:
-                self.handoff.mark_failed(delivery.id, type(error).__name__)
+        await self.outbox.run_once()
         await self._check_group()
         await self._forget_erased_cases()
         await self._post_cards()

@@ -18,7 +18,9 @@ from aiohttp import web
 
 from bot.content.catalog import fold
 from bot.content.render import Message
+from bot.delivery import DeliveryFailed, OutboxWorker, SendingChannel
 from bot.desk import notify_overdue
+from bot.handoff import Delivery
 from bot.locks import KeyedLocks
 from bot.pipeline import Pipeline
 from bot.profiles import user_key
@@ -64,6 +66,9 @@ class SmsGateway:
         self.calling_codes = calling_codes
         self.settings = settings or SmsSettings()
         self.handoff = pipeline.handoff
+        self.outbox = OutboxWorker(
+            self.handoff, SendingChannel(CHANNEL, self.send_delivery), max_attempts=self.settings.max_attempts
+        )
         self.render = pipeline.render
         self._wake = asyncio.Event()
         self._in_flight: set[int] = set()
@@ -219,27 +224,19 @@ class SmsGateway:
 
     # -- outbound -----------------------------------------------------------------------------
     async def deliver(self) -> int:
-        """Send what is due in the outbox (leased, so two gateways never send one twice)."""
-        sent = 0
-        leased = self.handoff.pending_deliveries(CHANNEL, max_attempts=self.settings.max_attempts, lease_seconds=60)
-        for delivery in leased:
-            if delivery.escalation_id is not None and self.store.opted_out(delivery.user_key):
-                self.handoff.mark_failed(delivery.id, "opted_out", final=True)
-                continue
-            provider = self.providers.get(self.store.provider_of(delivery.user_key) or "") or next(
-                iter(self.providers.values())
-            )
-            text = compose([Message(delivery.text)], "", self.settings.relay_max_segments).text
-            try:
-                await provider.send(delivery.address, text)
-            except SendFailed as failure:
-                self.handoff.mark_failed(delivery.id, failure.reason, final=not failure.retry)
-                self.handoff.postpone(delivery.id, min(2.0 ** (delivery.attempts + 1), 300.0))
-                log.warning("sms send failed (%s, attempt %d): %s", provider.name, delivery.attempts + 1, failure.reason)
-                continue
-            self.handoff.mark_sent(delivery.id, forget=delivery.escalation_id is None)
-            sent += 1
-        return sent
+        """Send what is due in the outbox (bot/delivery: leased, backed off, dead-lettered)."""
+        return await self.outbox.run_once()
+
+    async def send_delivery(self, delivery: Delivery) -> None:
+        """The outbox worker's channel: one queued message to her number, by her provider."""
+        if delivery.escalation_id is not None and self.store.opted_out(delivery.user_key):
+            raise DeliveryFailed("opted_out", retry=False)
+        provider = self.providers.get(self.store.provider_of(delivery.user_key) or "") or next(iter(self.providers.values()))
+        text = compose([Message(delivery.text)], "", self.settings.relay_max_segments).text
+        try:
+            await provider.send(delivery.address, text)
+        except SendFailed as failure:
+            raise DeliveryFailed(failure.reason, retry=failure.retry) from None
 
     # -- running ------------------------------------------------------------------------------
     async def tick(self) -> None:

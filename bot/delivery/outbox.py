@@ -1,0 +1,78 @@
+"""The outbox worker (no Rasa imports); the outbox table itself is the handoff's."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from typing import Protocol
+
+from bot.handoff import Delivery, Handoff
+
+log = logging.getLogger(__name__)
+
+MAX_ATTEMPTS = 8  # 2+4+...+256 s of backoff: about 8 minutes of an outage, then a dead letter
+MAX_BACKOFF_SECONDS = 300.0
+LEASE_SECONDS = 60.0
+
+
+class DeliveryFailed(Exception):
+    """The channel did not take the message; ``retry`` says whether trying again can help."""
+
+    def __init__(self, reason: str, retry: bool = True) -> None:
+        super().__init__(reason)
+        self.reason, self.retry = reason, retry
+
+
+class OutboxChannel(Protocol):
+    name: str  # the outbox's channel column: "telegram", "sms", "local"
+
+    async def deliver(self, delivery: Delivery) -> None:
+        """Send ``delivery.text`` to ``delivery.address``; raise DeliveryFailed if not taken."""
+        ...
+
+
+@dataclass
+class SendingChannel:
+    """An OutboxChannel made of a name and a send function (for a gateway with other duties)."""
+
+    name: str
+    send: Callable[[Delivery], Awaitable[None]]
+
+    async def deliver(self, delivery: Delivery) -> None:
+        await self.send(delivery)
+
+
+@dataclass
+class OutboxWorker:
+    handoff: Handoff
+    channel: OutboxChannel
+    max_attempts: int = MAX_ATTEMPTS
+    lease_seconds: float = LEASE_SECONDS
+
+    async def run_once(self) -> int:
+        """Send what is due; returns how many were delivered."""
+        sent = 0
+        due = self.handoff.pending_deliveries(
+            self.channel.name, max_attempts=self.max_attempts, lease_seconds=self.lease_seconds
+        )
+        for delivery in due:
+            try:
+                await self.channel.deliver(delivery)
+            except DeliveryFailed as failure:
+                attempt = delivery.attempts + 1
+                final = not failure.retry or attempt >= self.max_attempts
+                self.handoff.mark_failed(delivery.id, failure.reason, final=final)
+                if final:
+                    log.error(
+                        "%s delivery dead-lettered after %d attempt(s): %s (id=%s)",
+                        self.channel.name, attempt, failure.reason, delivery.id,
+                    )  # fmt: skip
+                else:
+                    self.handoff.postpone(delivery.id, min(2.0**attempt, MAX_BACKOFF_SECONDS))
+                    log.warning("%s delivery failed (attempt %d): %s", self.channel.name, attempt, failure.reason)
+                continue
+            # a plain bot reply has no reason to be kept; a counsellor's line stays in her case
+            self.handoff.mark_sent(delivery.id, forget=delivery.escalation_id is None)
+            sent += 1
+        return sent

@@ -1,0 +1,86 @@
+"""One outbox worker for every channel (bot/delivery), on SQLite and PostgreSQL: delivered once,
+retried with backoff, dead-lettered after the attempt limit or at once on a permanent failure."""
+
+from __future__ import annotations
+
+import asyncio
+
+import pytest
+import sqlalchemy as sa
+
+from bot.db import open_engine
+from bot.delivery import DeliveryFailed, OutboxWorker
+from bot.handoff import GAVE_UP, Delivery, Handoff, outbox
+from tests.conftest import Clock
+
+
+class FakeChannel:
+    name = "fake"
+
+    def __init__(self, failures: list[DeliveryFailed | None]) -> None:
+        self.failures = failures  # what each attempt does, in order (None = taken)
+        self.sent: list[str] = []
+
+    async def deliver(self, delivery: Delivery) -> None:
+        outcome = self.failures.pop(0) if self.failures else None
+        if outcome is not None:
+            raise outcome
+        self.sent.append(delivery.text)
+
+
+def _world(db_url: str, failures: list[DeliveryFailed | None], **kwargs: int) -> tuple[Handoff, FakeChannel, OutboxWorker, Clock]:
+    clock = Clock()
+    handoff = Handoff(open_engine(db_url), "pepper-" + "x" * 32, ["c"], clock=clock)
+    channel = FakeChannel(failures)
+    return handoff, channel, OutboxWorker(handoff, channel, **kwargs), clock
+
+
+def _row(handoff: Handoff, delivery_id: int) -> sa.Row:
+    with handoff.engine.connect() as conn:
+        return conn.execute(sa.select(outbox).where(outbox.c.id == delivery_id)).one()
+
+
+def test_an_outage_is_retried_with_backoff_then_delivered_once(db_url: str) -> None:
+    handoff, channel, worker, clock = _world(db_url, [DeliveryFailed("500"), DeliveryFailed("500"), None])
+    handoff.queue_message("her", "fake", "addr", "a counsellor's words")
+    assert asyncio.run(worker.run_once()) == 0
+    assert asyncio.run(worker.run_once()) == 0  # backing off: not due yet
+    clock.now += 2.1
+    assert asyncio.run(worker.run_once()) == 0  # second failure
+    clock.now += 4.1
+    assert asyncio.run(worker.run_once()) == 1
+    clock.now += 1000
+    assert asyncio.run(worker.run_once()) == 0 and channel.sent == ["a counsellor's words"]
+
+
+@pytest.mark.parametrize(
+    "failure, attempts",
+    [(DeliveryFailed("forbidden", retry=False), 1), (DeliveryFailed("timeout"), 4)],
+    ids=["blocked-the-bot", "never-recovers"],
+)
+def test_dead_letter_after_a_permanent_failure_or_the_attempt_limit(db_url: str, failure: DeliveryFailed, attempts: int) -> None:
+    handoff, channel, worker, clock = _world(db_url, [failure] * 10, max_attempts=4)
+    delivery_id = handoff.queue_message("her", "fake", "addr", "hello")
+    tried = 0
+    for _ in range(20):
+        before = len(channel.failures)
+        asyncio.run(worker.run_once())
+        tried += before - len(channel.failures)
+        clock.now += 400
+    assert tried == attempts  # then never again
+    row = _row(handoff, delivery_id)
+    assert row.attempts == GAVE_UP and row.last_error.startswith("dead_letter: ") and row.sent_at is None
+    assert handoff.dead_letters("fake") == 1 and handoff.dead_letters("other") == 0
+
+
+def test_two_workers_send_each_message_once(db_url: str) -> None:
+    handoff, channel, first, _ = _world(db_url, [])
+    second = OutboxWorker(Handoff(open_engine(db_url), "pepper-" + "x" * 32, ["c"]), channel)
+    for n in range(40):
+        handoff.queue_message(f"her-{n}", "fake", "addr", f"message {n}")
+
+    async def both() -> None:
+        await asyncio.gather(first.run_once(), second.run_once())
+
+    asyncio.run(both())
+    assert sorted(channel.sent) == sorted(f"message {n}" for n in range(40))
