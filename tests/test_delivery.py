@@ -28,7 +28,9 @@ class FakeChannel:
         self.sent.append(delivery.text)
 
 
-def _world(db_url: str, failures: list[DeliveryFailed | None], **kwargs: int) -> tuple[Handoff, FakeChannel, OutboxWorker, Clock]:
+def _world(
+    db_url: str, failures: list[DeliveryFailed | None], **kwargs: int
+) -> tuple[Handoff, FakeChannel, OutboxWorker, Clock]:
     clock = Clock()
     handoff = Handoff(open_engine(db_url), "pepper-" + "x" * 32, ["c"], clock=clock)
     channel = FakeChannel(failures)
@@ -58,7 +60,9 @@ def test_an_outage_is_retried_with_backoff_then_delivered_once(db_url: str) -> N
     [(DeliveryFailed("forbidden", retry=False), 1), (DeliveryFailed("timeout"), 4)],
     ids=["blocked-the-bot", "never-recovers"],
 )
-def test_dead_letter_after_a_permanent_failure_or_the_attempt_limit(db_url: str, failure: DeliveryFailed, attempts: int) -> None:
+def test_dead_letter_after_a_permanent_failure_or_the_attempt_limit(
+    db_url: str, failure: DeliveryFailed, attempts: int
+) -> None:
     handoff, channel, worker, clock = _world(db_url, [failure] * 10, max_attempts=4)
     delivery_id = handoff.queue_message("her", "fake", "addr", "hello")
     tried = 0
