@@ -68,7 +68,7 @@ class Settings:
     )
     telegram_webhook_url: str = field(default_factory=lambda: _env("SP_TELEGRAM_WEBHOOK_URL", ""))
     telegram_webhook_secret: str = field(default_factory=lambda: _env("SP_TELEGRAM_WEBHOOK_SECRET", ""))
-    telegram_listen: str = field(default_factory=lambda: _env("SP_TELEGRAM_LISTEN", "0.0.0.0:8443"))
+    telegram_listen: str = field(default_factory=lambda: _env("SP_TELEGRAM_LISTEN", "127.0.0.1:8443"))
 
     # SMS (python -m bot sms): Kannel is on when SP_KANNEL_SENDSMS_URL is set, Twilio when
     # SP_TWILIO_ACCOUNT_SID is set; both can run side by side behind one listener.

@@ -786,7 +786,7 @@ def webhook_app(application: Application, secret: str, path: str = "/telegram/we
 class WebhookConfig:
     url: str  # the public https URL Telegram posts to (ends with the path below)
     secret: str
-    host: str = "0.0.0.0"  # noqa: S104 - behind the deployment's reverse proxy
+    host: str = "127.0.0.1"  # loopback: the reverse proxy (TLS) forwards Telegram's requests
     port: int = 8443
     path: str = "/telegram/webhook"
 
