@@ -159,7 +159,7 @@ def test_not_understood_replies_carry_a_way_out_of_danger(
     for intent in ("out_of_scope", "nlu_fallback", "made_up_intent"):
         for country in COUNTRIES:
             reply = renderer.answer(intent, language, country)[0].text
-            emergency = catalog.countries[country].emergency_hotlines()
+            emergency = catalog.countries[country].emergency_hotlines(language)
             if emergency:
                 assert emergency[0].number in reply, (intent, country)
             else:  # no confirmed number: the help word and the counsellor, never a fire line as "emergency"
@@ -238,14 +238,14 @@ def test_urgent_reply_names_every_confirmed_contact_for_what_it_is(catalog: Cata
     renderer = Renderer(catalog)
     country = catalog.countries[code]
     reply = "\n".join(m.text for m in renderer.answer("danger", language, code))
-    shown = country.shown_hotlines()
+    shown = country.shown_hotlines(language)
     for hotline in shown:  # every confirmed line, in a chat reply
         line = renderer.hotline_line(hotline, country, language)
         assert line in reply
         assert line.startswith(f"• {renderer.t(f'kind_{hotline.kinds[0]}', language)}: {hotline.number}")
         if "emergency" not in hotline.kinds:  # only an emergency line may be called one
             assert not line.startswith(f"• {renderer.t('kind_emergency', language)}:")
-    if country.emergency_hotlines():
+    if country.emergency_hotlines(language):
         assert renderer.t("emergency_first", language) in reply
     else:  # said plainly, and the counsellor named as her contact
         assert renderer.t("no_confirmed_emergency", language, country=country.name(language)) in reply
@@ -281,3 +281,42 @@ def test_every_number_in_the_reference_is_in_the_facts_shown_or_hidden_with_a_no
             match = [h for n, h in ours.items() if first.group(0).strip() in n]
             assert match, f"{code}: {number} from the reference is missing from data/facts/{code}.yml"
             assert all(h.get("show", True) or h.get("note") for h in match), (code, number)
+
+
+# -- order of contacts (content issue item 7) ----------------------------------------------
+@pytest.mark.parametrize("language", LANGUAGES)
+def test_thai_191_speaks_thai_so_other_languages_get_1155_first(catalog: Catalog, language: str) -> None:
+    first = catalog.countries["TH"].emergency_hotlines(language)[0].number
+    assert first == ("191" if language == "th" else "1155")
+    reply = "\n".join(m.text for m in Renderer(catalog).answer("danger", language, "TH"))
+    assert reply.index("1155") < reply.index("191") or language == "th"
+
+
+@pytest.mark.parametrize("code", COUNTRIES)
+@pytest.mark.parametrize("language", LANGUAGES)
+def test_sms_numbers_keep_a_child_helpline_and_confirmed_lines_come_first(
+    catalog: Catalog, code: str, language: str
+) -> None:
+    country = catalog.countries[code]
+    shown = country.shown_hotlines(language)
+    confidences = [h.confidence == "low" for h in shown]
+    assert confidences == sorted(confidences)  # every low-confidence line after the confirmed ones
+    sms = "\n".join(m.text for m in Renderer(catalog, "sms").answer("get_help", language, code))
+    child = [h for h in shown if "child" in h.kinds]
+    if child:
+        assert any(h.number in sms for h in child), (code, language)
+    low = [h for h in shown if h.confidence == "low"]
+    chat = "\n".join(m.text for m in Renderer(catalog).answer("danger", language, code))
+    for hotline in low:
+        assert f"{hotline.number}*" in chat  # marked
+
+
+def test_low_confidence_organisations_are_marked(catalog: Catalog) -> None:
+    renderer = Renderer(catalog)
+    for country in catalog.countries.values():
+        lines = renderer.organisations(country, frozenset({"legal_aid", "shelter", "counselling"}), "en")
+        matching = [o for o in country.organisations if {"legal_aid", "shelter", "counselling"} & set(o.services)]
+        shown = sorted(matching, key=lambda o: o.confidence == "low")[:3]
+        for organisation in shown:
+            if organisation.confidence == "low":
+                assert any(line.startswith(f"• {organisation.name}*") for line in lines)

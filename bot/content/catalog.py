@@ -48,10 +48,14 @@ class Hotline:
     free: bool = False
     note: str | None = None
     show: bool = True
+    languages: tuple[str, ...] = ()  # the bot languages the line answers in; empty: not restricted
 
     @property
     def emergency(self) -> bool:
         return bool({"emergency", "police"} & set(self.kinds))
+
+    def serves(self, language: str | None) -> bool:
+        return not self.languages or language is None or language in self.languages
 
 
 @dataclass(frozen=True)
@@ -88,14 +92,19 @@ class Country:
     def name(self, language: str) -> str:
         return self.names.get(language) or self.names[FALLBACK_LANGUAGE]
 
-    def shown_hotlines(self) -> list[Hotline]:
-        """Hotlines to show users: emergency and police first, unverified never."""
+    def shown_hotlines(self, language: str | None = None) -> list[Hotline]:
+        """Hotlines to show users, unverified never: confirmed before low-confidence, emergency and
+        police first, and among those the lines that answer in her language first (Thailand's 191
+        speaks Thai; 1155 comes first for everyone else)."""
         shown = [h for h in self.hotlines if h.show and h.confidence in SHOWN_CONFIDENCE]
-        return sorted(shown, key=lambda h: (not h.emergency, self.hotlines.index(h)))
+        return sorted(
+            shown,
+            key=lambda h: (h.confidence == "low", not h.emergency, not h.serves(language), self.hotlines.index(h)),
+        )
 
-    def emergency_hotlines(self) -> list[Hotline]:
+    def emergency_hotlines(self, language: str | None = None) -> list[Hotline]:
         """The shown emergency and police lines, in display order."""
-        return [h for h in self.shown_hotlines() if h.emergency]
+        return [h for h in self.shown_hotlines(language) if h.emergency]
 
 
 @dataclass(frozen=True)
@@ -203,6 +212,7 @@ def _country(raw: dict[str, Any]) -> Country:
                 free=h.get("free") is True,
                 note=h.get("note"),
                 show=h.get("show", True),
+                languages=tuple(h.get("languages") or ()),
             )
             for h in raw.get("hotlines") or []
         ),

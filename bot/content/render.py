@@ -104,11 +104,15 @@ class Renderer:
         return f"• {label}: {hotline.number}{star} - {name}{suffix}"
 
     def hotlines(self, country: Country, language: str, emergency_only: bool = False, every: bool = False) -> str:
-        shown = country.shown_hotlines()
+        shown = country.shown_hotlines(language)
         if emergency_only:
-            shown = country.emergency_hotlines() or shown[:1]
+            shown = country.emergency_hotlines(language) or shown[:1]
         if not (every and self.variant != "sms"):  # an urgent chat reply lists every line; SMS stays short
-            shown = shown[: self.max_hotlines]
+            chosen = shown[: self.max_hotlines]
+            child = next((h for h in shown if "child" in h.kinds), None)
+            if not emergency_only and child is not None and child not in chosen and chosen:
+                chosen[-1] = child  # a girl under 18 always gets a child helpline, even in 3 numbers
+            shown = chosen
         lines = [self.hotline_line(h, country, language) for h in shown]
         if any(h.confidence == "low" for h in shown):
             lines.append(self.t("note_unconfirmed", language))
@@ -121,7 +125,7 @@ class Renderer:
         country's caution about state services, where the facts hold one."""
         name = country.name(language)
         parts = []
-        if country.emergency_hotlines():
+        if country.emergency_hotlines(language):
             parts.append(self.t("emergency_first", language))
         else:
             parts.append(self.t("no_confirmed_emergency", language, country=name))
@@ -139,7 +143,7 @@ class Renderer:
     def emergency_numbers_everywhere(self, language: str) -> str:
         parts = []
         for country in self.catalog.countries.values():
-            emergency = country.emergency_hotlines()
+            emergency = country.emergency_hotlines(language)
             if emergency:
                 parts.append(f"{country.name(language)} {emergency[0].number}")
         return self.t("emergency_all_countries", language, numbers="; ".join(parts))
@@ -150,14 +154,21 @@ class Renderer:
         country = self.catalog.countries.get(country_code or self.catalog.default_country(language) or "")
         if country is None:
             return ""
-        emergency = country.emergency_hotlines()
+        emergency = country.emergency_hotlines(language)
         if not emergency:  # no confirmed number (Myanmar): the help word, and the counsellor here
             return "\n" + self.t("safety_net_no_number", language)
         return "\n" + self.t("safety_net", language, number=emergency[0].number)
 
-    def organisations(self, country: Country, services: frozenset[str]) -> list[str]:
+    def organisations(self, country: Country, services: frozenset[str], language: str) -> list[str]:
         orgs = [o for o in country.organisations if services & set(o.services)]
-        return [f"• {o.name}" + (f" - {o.contact}" if o.contact else "") for o in orgs[:MAX_ORGANISATIONS]]
+        orgs.sort(key=lambda o: o.confidence == "low")  # confirmed first; low confidence marked *
+        lines = [
+            f"• {o.name}{'*' if o.confidence == 'low' else ''}" + (f" - {o.contact}" if o.contact else "")
+            for o in orgs[:MAX_ORGANISATIONS]
+        ]
+        if any(o.confidence == "low" for o in orgs[:MAX_ORGANISATIONS]):
+            lines.append(self.t("note_unconfirmed", language))
+        return lines
 
     # --- answers -----------------------------------------------------------------
     def greet(self, language: str) -> list[Message]:
@@ -221,14 +232,14 @@ class Renderer:
         if intent == "legal_rights":
             return [Message(self.legal_rights(country, language))]
         if intent == "legal_aid":
-            orgs = self.organisations(country, LEGAL_AID_SERVICES)
+            orgs = self.organisations(country, LEGAL_AID_SERVICES, language)
             head = self.t("orgs_legal_intro" if orgs else "orgs_none", language, country=name)
             return [
                 Message("\n".join([head, *orgs])),
                 self.helplines(country, language),
             ]
         if intent == "life_skills":
-            orgs = self.organisations(country, SUPPORT_SERVICES)
+            orgs = self.organisations(country, SUPPORT_SERVICES, language)
             head = self.t("orgs_support_intro" if orgs else "orgs_none", language, country=name)
             return [Message("\n".join([head, *orgs]))]
         if intent == "safe_migration":
