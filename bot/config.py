@@ -41,6 +41,7 @@ class Settings:
     redis_url: str = field(default_factory=lambda: _env("SP_REDIS_URL", ""))
     pepper: str = field(default_factory=lambda: _env("SP_PEPPER", ""))
     channel_token: str = field(default_factory=lambda: _env("SP_RASA_CHANNEL_TOKEN", ""))
+    action_token: str = field(default_factory=lambda: _env("SP_ACTION_TOKEN", ""))
     # Counsellor handoff: allow-list of counsellor ids (comma-separated), how long an
     # escalation may wait for a claim before she is told honestly, and duty hours.
     counsellors: tuple[str, ...] = field(
@@ -162,6 +163,8 @@ class Settings:
             # a Rasa server that dies holding a conversation's lock frees it after this many seconds
             "TICKET_LOCK_LIFETIME": _env("TICKET_LOCK_LIFETIME", "5"),
             "SP_RASA_CHANNEL_TOKEN": self.secret("channel_token", self.channel_token),
+            # Rasa sends it to the action server, which refuses calls without it
+            "SP_ACTION_TOKEN": self.secret("action_token", self.action_token),
             # the key that seals her tracker events; Rasa never sees the pepper itself
             "SP_TRACKER_KEYS": tracker_keys([self.secret("pepper", self.pepper)]),
             "SP_DATA_DIR": str(self.data_dir),

@@ -81,7 +81,7 @@ def _ready(url: str) -> bool:
 
 
 def actions_command(settings: Settings) -> list[str]:
-    return [sys.executable, "-m", "rasa_sdk", "--actions", "actions", "--port", str(settings.action_port)]
+    return [sys.executable, "-m", "bot.action_server", "--port", str(settings.action_port)]
 
 
 def rasa_command(settings: Settings, model: Path) -> list[str]:
