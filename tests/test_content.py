@@ -320,3 +320,13 @@ def test_low_confidence_organisations_are_marked(catalog: Catalog) -> None:
         for organisation in shown:
             if organisation.confidence == "low":
                 assert any(line.startswith(f"• {organisation.name}*") for line in lines)
+
+
+@pytest.mark.parametrize("code", COUNTRIES)
+@pytest.mark.parametrize("language", LANGUAGES)
+def test_every_countrys_law_caution_is_shown_in_every_language(catalog: Catalog, code: str, language: str) -> None:
+    """Content issue item 5: the caution was shown in English only."""
+    country = catalog.countries[code]
+    reply = "\n".join(m.text for m in Renderer(catalog).answer("legal_rights", language, code))
+    if country.caution:
+        assert catalog.text(f"law_caution_{code}", language) in reply

@@ -260,8 +260,8 @@ class Renderer:
             lines += [self.t(f"right_{code}", language) for code in dict.fromkeys(country.rights)]
         if country.unconfirmed:
             lines.append(self.t("legal_rights_unconfirmed", language))
-        if language == FALLBACK_LANGUAGE and country.caution:
-            lines.append(country.caution)
+        if country.caution:  # the facts hold the sourced English; content the translation, per country
+            lines.append(self.t(f"law_caution_{country.code}", language))
         return "\n".join(lines)
 
     # --- country and job check ------------------------------------------------
