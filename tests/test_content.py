@@ -330,3 +330,13 @@ def test_every_countrys_law_caution_is_shown_in_every_language(catalog: Catalog,
     reply = "\n".join(m.text for m in Renderer(catalog).answer("legal_rights", language, code))
     if country.caution:
         assert catalog.text(f"law_caution_{code}", language) in reply
+
+
+NOT_GUARANTEED = {"ru": "Жертв не наказывают", "uk": "Жертв не карають", "vi": "Nạn nhân không bị phạt"}
+
+
+@pytest.mark.parametrize("language", sorted(NOT_GUARANTEED))
+def test_non_punishment_is_stated_as_what_should_be_not_as_a_fact(catalog: Catalog, language: str) -> None:
+    """Content issue item 5: 'victims are not punished' is not guaranteed by every country's law."""
+    entry = catalog.texts[language]["legal_rights_general"]
+    assert NOT_GUARANTEED[language] not in entry["text"] and NOT_GUARANTEED[language] not in entry.get("sms", "")
