@@ -269,6 +269,21 @@ def retention(settings: Settings, days: float | None, dry_run: bool) -> int:
     return 0
 
 
+def database(settings: Settings, action: str) -> int:
+    """`db upgrade` (what every server does when it starts) or `db current`."""
+    import sqlalchemy as sa
+
+    from bot import schema
+
+    if action == "upgrade":
+        engine = open_engine(settings.database_url())  # migrates
+    else:
+        engine = sa.create_engine(settings.database_url())
+    print(f"gateway database at revision {schema.current_revision(engine) or '(none)'}")
+    engine.dispose()
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bot", description="Safe Passage assistant")
     sub = parser.add_subparsers(dest="command")
@@ -286,6 +301,8 @@ def main(argv: list[str] | None = None) -> int:
     stats_cmd = sub.add_parser("stats", help="anonymous statistics (table, and a PNG chart with --png)")
     stats_cmd.add_argument("--days", type=int, default=30)
     stats_cmd.add_argument("--png", help="write a chart to this file")
+    db_cmd = sub.add_parser("db", help="the gateway database: `db upgrade` migrates it to the newest schema")
+    db_cmd.add_argument("action", choices=["upgrade", "current"])
     retention_cmd = sub.add_parser("retention", help="delete / anonymise conversations older than SP_RETENTION_DAYS")
     retention_cmd.add_argument("--days", type=float, help="override SP_RETENTION_DAYS")
     retention_cmd.add_argument("--dry-run", action="store_true", help="count, change nothing")
@@ -309,6 +326,8 @@ def main(argv: list[str] | None = None) -> int:
         return stats(settings, args.days, args.png)
     if command == "retention":
         return retention(settings, args.days, args.dry_run)
+    if command == "db":
+        return database(settings, args.action)
     if command in ("rasa", "actions"):
         from bot.stack import exec_server
 

@@ -22,15 +22,15 @@ def _sqlite_pragmas(connection: Any, _: Any) -> None:
 
 
 def open_engine(url: str) -> sa.engine.Engine:
-    """An engine with every table created (idempotent)."""
+    """An engine on a database migrated to the newest schema (bot/schema.py, Alembic)."""
     if url.startswith("sqlite:///") and url != "sqlite:///:memory:":
         private_file(Path(url.removeprefix("sqlite:///")))  # 0600 in a 0700 directory, before SQLite opens it
     engine = sa.create_engine(url, future=True)
     if engine.dialect.name == "sqlite":
         sa.event.listen(engine, "connect", _sqlite_pragmas)
-    metadata.create_all(engine)
-    add_missing_columns(engine)
-    keep_ids_unique(engine)
+    from bot.schema import upgrade
+
+    upgrade(engine)
     return engine
 
 
@@ -76,10 +76,8 @@ def keep_ids_unique(engine: sa.engine.Engine) -> list[str]:
 
 
 def add_missing_columns(engine: sa.engine.Engine) -> list[str]:
-    """The one kind of schema change we make: a new nullable column on an existing table.
-
-    create_all() makes new tables but never alters old ones; this adds what a newer version
-    defines, so an existing database keeps working after an upgrade."""
+    """Adopting a database made before the migrations: the nullable columns it lacks are added
+    (what the pre-Alembic versions did at every start). New changes are Alembic revisions."""
     inspector = sa.inspect(engine)
     added = []
     for table in metadata.sorted_tables:

@@ -172,7 +172,6 @@ class Handoff:
         self._cipher = _fernet(pepper)
         self.counsellors = frozenset(c.strip() for c in counsellors if c.strip())
         self.clock = clock
-        metadata.create_all(engine)
         self.seal_plain_rows()  # an older version's plain-text rows (idempotent, cheap when none)
 
     # -- helpers -------------------------------------------------------------------------

@@ -180,7 +180,9 @@ class Pipeline:
             (self.render.t("counsellor_offer_yes", language), "/counsellor"),
             (self.render.t("counsellor_offer_no", language), "/no_counsellor"),
         )
-        return Message(self.render.t("counsellor_offer", language), buttons)
+        # the helpline's confidentiality policy and its limits, before she chooses (content: data)
+        text = self.render.t("counsellor_offer", language) + "\n" + self.render.t("confidentiality", language)
+        return Message(text, buttons)
 
     async def _escalate(
         self,
@@ -234,8 +236,10 @@ class Pipeline:
             if on_duty
             else self.render.t("escalation_out_of_hours", language, hours=self.hours.describe())
         )
+        # what stays private, and its limits: said as the handoff begins (the policy is content data)
+        policy = Message(self.render.t("confidentiality", language))
         if not urgent:
-            replies = [Message(notice)]
+            replies = [Message(notice), policy]
             code = country or self.catalog.default_country(language)
             found = self.catalog.countries.get(code or "")
             replies.append(
@@ -245,7 +249,7 @@ class Pipeline:
             )
             return replies
         replies = self.render.answer("danger", language, country)
-        replies.insert(1, Message(notice))
+        replies[1:1] = [Message(notice), policy]
         return replies
 
     async def _pause_rasa(self, escalation: Escalation) -> None:

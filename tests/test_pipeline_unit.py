@@ -238,3 +238,15 @@ def test_per_user_locks_are_freed_once_her_turn_is_done(world: Any) -> None:
 
     asyncio.run(many())
     assert len(world.pipeline._locks) == 0  # noqa: SLF001
+
+
+def test_the_confidentiality_policy_is_shown_before_and_as_the_handoff_begins(world: Any, catalog: Catalog) -> None:
+    """Content issue item 2: what stays private and its limits, with the offer and with the handoff."""
+    policy = catalog.text("confidentiality", "en")
+    urgent = run(world, "help")
+    assert policy in [r.text for r in urgent.replies]
+    offer = world.pipeline._counsellor_offer("en")  # noqa: SLF001
+    assert policy in offer.text and offer.buttons
+    for language in catalog.languages:  # never a promise of secrecy in English, the source
+        assert "secret" not in catalog.text("confidentiality", "en").lower()
+        assert "{" not in catalog.text("confidentiality", language)

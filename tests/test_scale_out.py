@@ -60,16 +60,19 @@ def cluster(postgres: Postgres, redis_server: Redis) -> Iterator[Cluster]:
             os.environ["SP_ACTION_URL"] = saved
 
 
-def user_texts(tracker_url: str, sender: str) -> list[str]:
-    """Her messages as stored in the shared PostgreSQL tracker store, in order."""
+def user_texts(tracker_url: str, sender: str, pepper: str) -> list[str]:
+    """Her messages as stored (sealed) in the shared PostgreSQL tracker store, in order."""
+    import json
+
+    from bot.crypto import keyring, tracker_keys
+
+    ring = keyring(tracker_keys([pepper]))
     engine = sa.create_engine(tracker_url)
     with engine.connect() as conn:
         rows = conn.execute(
             sa.text("select data from events where sender_id = :s and type_name = 'user' order by id"), {"s": sender}
         )
-        import json
-
-        texts = [json.loads(r[0]).get("text") for r in rows]
+        texts = [json.loads(ring.decrypt(r[0].encode())).get("text") for r in rows]
     engine.dispose()
     return texts
 
@@ -104,7 +107,9 @@ def test_one_conversation_alternates_between_two_rasa_servers_and_two_gateways(c
     from bot.profiles import user_key
 
     sender = user_key(cluster.instances[0].secret("pepper", ""), "test", user)
-    assert user_texts(cluster.tracker_url, sender) == script  # every turn, once, in order
+    assert (
+        user_texts(cluster.tracker_url, sender, cluster.instances[0].secret("pepper", "")) == script
+    )  # every turn, once, in order
 
 
 def test_a_dead_or_slow_action_server_still_gets_her_an_answer(cluster: Cluster, catalog: Catalog) -> None:
@@ -186,5 +191,5 @@ def test_killing_a_rasa_server_mid_load_loses_no_accepted_message(cluster: Clust
 
     pepper = cluster.instances[0].secret("pepper", "")
     for index in range(users):
-        stored = user_texts(cluster.tracker_url, user_key(pepper, "test", f"load-user-{index}"))
+        stored = user_texts(cluster.tracker_url, user_key(pepper, "test", f"load-user-{index}"), pepper)
         assert collapse(stored) == messages, index

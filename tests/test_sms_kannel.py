@@ -257,7 +257,7 @@ def test_erase_by_sms_leaves_no_trace(live_settings: Settings, kannel: Kannel, p
         phone.send(number, "my boyfriend online wants me to move to him, is it safe?")
         assert await reply(phone, number)
         phone.send(number, "they took my passport, help")
-        assert "191" in await reply(phone, number)
+        assert "1155" in await reply(phone, number)  # Thai police for a girl writing English (191 speaks Thai)
         key = gateway.key(number)
         assert gateway.handoff.active_for(key) is not None
         phone.send(number, "ERASE")

@@ -72,7 +72,6 @@ class MemberBook:
 
     def __init__(self, engine: sa.engine.Engine, chat_id: int, clock: object = time.time) -> None:
         self.engine, self.chat_id, self.clock = engine, chat_id, clock
-        metadata.create_all(engine, tables=[group_members])
 
     def record(self, user_id: int, present: bool) -> None:
         now = float(self.clock())  # type: ignore[operator]

@@ -107,12 +107,8 @@ class Renderer:
         shown = country.shown_hotlines(language)
         if emergency_only:
             shown = country.emergency_hotlines(language) or shown[:1]
-        if not (every and self.variant != "sms"):  # an urgent chat reply lists every line; SMS stays short
-            chosen = shown[: self.max_hotlines]
-            child = next((h for h in shown if "child" in h.kinds), None)
-            if not emergency_only and child is not None and child not in chosen and chosen:
-                chosen[-1] = child  # a girl under 18 always gets a child helpline, even in 3 numbers
-            shown = chosen
+        if not (every and self.variant != "sms") and len(shown) > self.max_hotlines:
+            shown = self._varied(shown) if not emergency_only else shown[: self.max_hotlines]
         lines = [self.hotline_line(h, country, language) for h in shown]
         if any(h.confidence == "low" for h in shown):
             lines.append(self.t("note_unconfirmed", language))
@@ -135,6 +131,19 @@ class Renderer:
         if country.caution_key:
             parts.append(self.t(country.caution_key, language, country=name))
         return "\n".join(parts)
+
+    def _varied(self, shown: list[Hotline]) -> list[Hotline]:
+        """A short list keeps one line of each kind that matters before a second of any: the first
+        emergency line, a child helpline (a girl under 18 always gets one), an anti-trafficking
+        line; then the rest in order. Shown in the original order."""
+        picked: list[Hotline] = []
+        for wanted in (("emergency", "police"), ("child",), ("anti_trafficking",)):
+            line = next((h for h in shown if set(wanted) & set(h.kinds) and h not in picked), None)
+            if line is not None:
+                picked.append(line)
+        picked += [h for h in shown if h not in picked]
+        chosen = set(map(id, picked[: self.max_hotlines]))
+        return [h for h in shown if id(h) in chosen]
 
     def helplines(self, country: Country, language: str) -> Message:
         intro = self.t("get_help_intro", language, country=country.name(language))

@@ -68,7 +68,6 @@ class SmsStore:
         self.engine = engine
         self._cipher = address_cipher(pepper)
         self.clock = clock
-        metadata.create_all(engine)
 
     # -- inbox ------------------------------------------------------------------------------
     def accept(self, provider: str, provider_id: str, user_key: str, sender: str, text: str) -> int | None:

@@ -1,0 +1,98 @@
+"""The gateway database's schema, in one place: Alembic migrations (bot/migrations) own it.
+
+``upgrade(engine)`` brings any database to the newest revision, and every server runs it when it
+opens the database (``open_engine``); ``python -m bot db upgrade`` runs it by hand. A database
+made before the migrations existed (tables, no ``alembic_version``) is adopted once: the tables
+and nullable columns it lacks are added, SQLite tables are rebuilt AUTOINCREMENT, rows kept, and
+it is stamped at the baseline; later revisions then apply as on any database.
+"""
+
+from __future__ import annotations
+
+import functools
+import threading
+from pathlib import Path
+
+import sqlalchemy as sa
+
+MIGRATIONS = Path(__file__).parent / "migrations"
+BASELINE = "0001"
+# Alembic's `context` is module-global: two threads of one process must not migrate at once
+# (processes are serialised by the database: an advisory lock on PostgreSQL, SQLite's write lock).
+_MIGRATING = threading.Lock()
+
+
+@functools.lru_cache(maxsize=1)
+def head_revision() -> str:
+    from alembic.config import Config
+    from alembic.script import ScriptDirectory
+
+    config = Config()
+    config.set_main_option("script_location", str(MIGRATIONS))
+    return str(ScriptDirectory.from_config(config).get_current_head())
+
+
+def all_tables() -> sa.MetaData:
+    """The metadata with every table of every module (each module owns its tables)."""
+    import bot.channels.telegram
+    import bot.channels.telegram_guard
+    import bot.handoff
+    import bot.profiles
+    import bot.sms.store
+    import bot.stats  # noqa: F401 - imported for their tables
+    from bot.db import metadata
+
+    return metadata
+
+
+def _config(connection: sa.engine.Connection) -> object:
+    from alembic.config import Config
+
+    config = Config()
+    config.set_main_option("script_location", str(MIGRATIONS))
+    config.attributes["connection"] = connection
+    return config
+
+
+def current_revision(engine: sa.engine.Engine) -> str | None:
+    from alembic.migration import MigrationContext
+
+    with engine.connect() as conn:
+        return MigrationContext.configure(conn).get_current_revision()
+
+
+def upgrade(engine: sa.engine.Engine, revision: str = "head") -> str | None:
+    """Migrate to ``revision`` (serialised between processes on PostgreSQL); returns the revision."""
+    if revision == "head" and current_revision(engine) == head_revision():
+        return head_revision()  # the common case at every start: nothing to do, no Alembic run
+    with _MIGRATING:
+        return _upgrade(engine, revision)
+
+
+def _upgrade(engine: sa.engine.Engine, revision: str) -> str | None:
+    from alembic import command
+
+    from bot.db import add_missing_columns, keep_ids_unique
+
+    with engine.connect() as conn:
+        if conn.dialect.name == "postgresql":
+            conn.exec_driver_sql("SELECT pg_advisory_lock(7202612)")  # one migrating process at a time
+        try:
+            metadata = all_tables()
+            existing = set(sa.inspect(conn).get_table_names())
+            legacy = "alembic_version" not in existing and bool(existing & set(metadata.tables))
+            conn.commit()
+            if legacy:
+                metadata.create_all(conn)
+                conn.commit()
+                add_missing_columns(conn.engine)
+                keep_ids_unique(conn.engine)
+                command.stamp(_config(conn), BASELINE)  # type: ignore[arg-type]
+                conn.commit()
+            command.upgrade(_config(conn), revision)  # type: ignore[arg-type]
+            conn.commit()
+        finally:
+            if conn.dialect.name == "postgresql":
+                conn.exec_driver_sql("SELECT pg_advisory_unlock(7202612)")
+                conn.commit()
+    return current_revision(engine)
