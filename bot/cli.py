@@ -110,6 +110,7 @@ async def chat(settings: Settings, user: str) -> None:
             done, _ = await asyncio.wait({reader}, timeout=1.0)
             for text in deliver_local(pipeline, user, timeout):
                 print(f"\n{text}")
+            await pipeline.retry_erasures()
             if not done:
                 continue
             line = reader.result()
@@ -214,8 +215,14 @@ async def sms(settings: Settings) -> None:
         loop.add_signal_handler(sig, stop.set)
     async with open_pipeline(settings, variant="sms") as pipeline:
         store = SmsStore(pipeline.handoff.engine, pipeline.pepper)
+        from bot.ratelimit import Rate
+
         options = SmsSettings(
-            max_segments=settings.sms_max_segments, claim_timeout_seconds=settings.claim_timeout_minutes * 60
+            max_segments=settings.sms_max_segments,
+            claim_timeout_seconds=settings.claim_timeout_minutes * 60,
+            per_number=Rate.parse(settings.sms_rate_per_number),
+            everyone=Rate.parse(settings.sms_rate_everyone),
+            segments_per_hour=Rate.parse(settings.sms_segments_per_hour),
         )
         gateway = SmsGateway(
             pipeline, store, providers, Keywords.from_data(settings.data_dir),

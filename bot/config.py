@@ -75,6 +75,10 @@ class Settings:
     # SP_TWILIO_ACCOUNT_SID is set; both can run side by side behind one listener.
     sms_listen: str = field(default_factory=lambda: _env("SP_SMS_LISTEN", "127.0.0.1:8090"))
     sms_max_segments: int = field(default_factory=lambda: int(_env("SP_SMS_MAX_SEGMENTS", "3")))
+    # "burst/seconds": per number, all numbers together, reply segments (urgent never limited)
+    sms_rate_per_number: str = field(default_factory=lambda: _env("SP_SMS_RATE_PER_NUMBER", "20/600"))
+    sms_rate_everyone: str = field(default_factory=lambda: _env("SP_SMS_RATE_GLOBAL", "60/30"))
+    sms_segments_per_hour: str = field(default_factory=lambda: _env("SP_SMS_SEGMENTS_PER_HOUR", "2000/3600"))
     kannel_sendsms_url: str = field(default_factory=lambda: _env("SP_KANNEL_SENDSMS_URL", ""))
     kannel_username: str = field(default_factory=lambda: _env("SP_KANNEL_USERNAME", "safepassage"))
     kannel_password: str = field(default_factory=lambda: _env("SP_KANNEL_PASSWORD", ""))

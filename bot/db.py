@@ -75,17 +75,19 @@ def keep_ids_unique(engine: sa.engine.Engine) -> list[str]:
     return rebuilt
 
 
-def add_missing_columns(engine: sa.engine.Engine) -> list[str]:
+def add_missing_columns(engine: sa.engine.Engine, only: dict[str, list[str]] | None = None) -> list[str]:
     """Adopting a database made before the migrations: the nullable columns it lacks are added
     (what the pre-Alembic versions did at every start). New changes are Alembic revisions."""
     inspector = sa.inspect(engine)
     added = []
     for table in metadata.sorted_tables:
-        if not inspector.has_table(table.name):
+        if not inspector.has_table(table.name) or (only is not None and table.name not in only):
             continue
         present = {c["name"] for c in inspector.get_columns(table.name)}
         for column in table.columns:
             if column.name in present or not column.nullable:
+                continue
+            if only is not None and column.name not in only[table.name]:
                 continue
             kind = column.type.compile(dialect=engine.dialect)
             with engine.begin() as conn:

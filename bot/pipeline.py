@@ -17,6 +17,7 @@ from typing import Any
 
 from bot.content import Catalog, Message
 from bot.content.render import Renderer
+from bot.erasure import PendingErasures
 from bot.handoff import CLAIMED, Escalation, Handoff
 from bot.hours import DutyHours
 from bot.langid import LanguageIdentifier
@@ -102,6 +103,7 @@ class Pipeline:
         # the lexicon alone unless a semantic model is given (bot.risk.decision.load_assessor)
         self.assessor = assessor or RiskAssessor(screener)
         self.handoff = handoff
+        self.pending_erasures = PendingErasures(handoff.engine, handoff.clock)
         self.hours = hours or DutyHours()
         self.nlu_danger_urgent = nlu_danger_urgent
         self._locks = KeyedLocks()
@@ -276,10 +278,16 @@ class Pipeline:
         turn = Turn(language, "smalltalk", None, 1.0, False, [Message(self.render.t("erased", language))], notes=["erased"])
         try:
             await self.rasa.erase(profile.user_key)
-        except RasaUnavailable as error:  # the tracker is keyed by a pseudonym; reported, not hidden
-            log.error("rasa tracker not erased (%s)", error)
+        except RasaUnavailable as error:  # said honestly, kept (a pseudonym only) and retried
+            log.error("rasa tracker not erased yet (%s); retried by the supervision tick", type(error).__name__)
+            self.pending_erasures.add(profile.user_key)
             turn.notes.append("rasa_not_erased")
+            turn.replies = [Message(self.render.t("erased_pending", language))]
         return turn
+
+    async def retry_erasures(self) -> int:
+        """Every channel's supervision tick: finish the tracker erasures Rasa could not do."""
+        return await self.pending_erasures.retry(self.rasa.erase)
 
     async def _handed_over(self, profile: Profile, active: Escalation, clean: CleanText) -> Turn:
         """While escalated her messages go to the counsellor, never to Rasa."""

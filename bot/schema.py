@@ -17,6 +17,65 @@ import sqlalchemy as sa
 
 MIGRATIONS = Path(__file__).parent / "migrations"
 BASELINE = "0001"
+# The tables and columns of the baseline, frozen: adopting a pre-migration database creates and
+# adds only these (anything newer comes from the later revisions, as on every database).
+BASELINE_COLUMNS: dict[str, list[str]] = {
+    "counsellor_audit": ["id", "at", "counsellor", "action", "escalation_id"],
+    "escalation_messages": ["id", "escalation_id", "at", "sender", "counsellor", "text"],
+    "escalations": [
+        "id",
+        "user_key",
+        "channel",
+        "address",
+        "language",
+        "country",
+        "risk_level",
+        "risk_category",
+        "triggers",
+        "status",
+        "counsellor",
+        "created_at",
+        "claimed_at",
+        "ended_at",
+        "outcome",
+        "notified_at",
+        "timeout_notice_at",
+        "rasa_paused",
+    ],
+    "outbox": [
+        "id",
+        "escalation_id",
+        "user_key",
+        "channel",
+        "address",
+        "text",
+        "created_at",
+        "sent_at",
+        "attempts",
+        "last_error",
+        "lease_until",
+    ],
+    "profiles": ["user_key", "language", "language_pinned", "country", "updated_at"],
+    "sms_inbox": [
+        "id",
+        "provider",
+        "provider_id",
+        "user_key",
+        "sealed",
+        "received_at",
+        "processed_at",
+        "lease_until",
+        "attempts",
+        "last_error",
+    ],
+    "sms_subscribers": ["user_key", "opted_out_at", "menu", "provider", "updated_at"],
+    "stats_claim_waits": ["id", "day", "seconds"],
+    "stats_daily": ["day", "channel", "language", "topic", "messages", "escalations"],
+    "telegram_group_members": ["chat_id", "user_id", "present", "at"],
+    "telegram_group_messages_v2": ["chat_id", "message_id", "escalation_id", "is_card"],
+    "telegram_messages": ["id", "user_key", "message_id", "at"],
+    "telegram_relay_progress": ["escalation_id", "last_line_id", "lease_until"],
+}
 # Alembic's `context` is module-global: two threads of one process must not migrate at once
 # (processes are serialised by the database: an advisory lock on PostgreSQL, SQLite's write lock).
 _MIGRATING = threading.Lock()
@@ -36,8 +95,10 @@ def all_tables() -> sa.MetaData:
     """The metadata with every table of every module (each module owns its tables)."""
     import bot.channels.telegram
     import bot.channels.telegram_guard
+    import bot.erasure
     import bot.handoff
     import bot.profiles
+    import bot.ratelimit
     import bot.sms.store
     import bot.stats  # noqa: F401 - imported for their tables
     from bot.db import metadata
@@ -83,9 +144,10 @@ def _upgrade(engine: sa.engine.Engine, revision: str) -> str | None:
             legacy = "alembic_version" not in existing and bool(existing & set(metadata.tables))
             conn.commit()
             if legacy:
-                metadata.create_all(conn)
+                baseline = [metadata.tables[name] for name in BASELINE_COLUMNS]
+                metadata.create_all(conn, tables=baseline)
                 conn.commit()
-                add_missing_columns(conn.engine)
+                add_missing_columns(conn.engine, BASELINE_COLUMNS)
                 keep_ids_unique(conn.engine)
                 command.stamp(_config(conn), BASELINE)  # type: ignore[arg-type]
                 conn.commit()

@@ -37,6 +37,8 @@ class FakeRasa:
         self.intent: tuple[str, float] = ("job_offer", 0.9)
         self.messages: list[dict[str, Any]] = [{"text": "an answer"}]
         self.down = False
+        self.erase_down = False  # only /erase fails (Rasa away for that call)
+        self.erased: list[str] = []
         self.paused: dict[str, bool] = {}
 
     def __call__(self, request: httpx.Request) -> httpx.Response:
@@ -48,6 +50,9 @@ class FakeRasa:
             self.paused[body["sender"]] = path.endswith("/pause")
             return httpx.Response(200, json={"paused": self.paused[body["sender"]]})
         if path.endswith("/erase"):
+            if self.erase_down:
+                raise httpx.ConnectError("down", request=request)
+            self.erased.append(body["sender"])
             return httpx.Response(200, json={"erased": 1})
         self.sent.append(body["message"])
         intent, confidence = self.intent
@@ -250,3 +255,17 @@ def test_the_confidentiality_policy_is_shown_before_and_as_the_handoff_begins(wo
     for language in catalog.languages:  # never a promise of secrecy in English, the source
         assert "secret" not in catalog.text("confidentiality", "en").lower()
         assert "{" not in catalog.text("confidentiality", language)
+
+
+def test_erase_with_rasa_away_says_so_and_finishes_later(world: Any, catalog: Catalog) -> None:
+    """Security issue item 10: '/erase' said 'deleted' while the Rasa tracker stayed."""
+    run(world, "hello")
+    world.rasa.erase_down = True
+    turn = run(world, "/erase")
+    assert [r.text for r in turn.replies] == [catalog.text("erased_pending", "en")]
+    assert "rasa_not_erased" in turn.notes and len(world.pipeline.pending_erasures.keys()) == 1
+    assert asyncio.run(world.pipeline.retry_erasures()) == 0  # still away: kept, backed off
+    world.rasa.erase_down = False
+    world.pipeline.pending_erasures.clock = lambda: 10**12  # past the backoff
+    assert asyncio.run(world.pipeline.retry_erasures()) == 1
+    assert world.pipeline.pending_erasures.keys() == [] and world.rasa.erased

@@ -280,3 +280,30 @@ def test_erase_by_sms_leaves_no_trace(live_settings: Settings, kannel: Kannel, p
         assert events == 0
 
     run(live_settings, kannel, phone, scenario)
+
+
+def test_a_flooding_number_is_not_answered_but_danger_always_is(
+    live_settings: Settings, kannel: Kannel, phone: Phone, catalog: Catalog
+) -> None:
+    """Security issue item 7: paid replies are limited per number; a cry for help never is."""
+    import dataclasses
+
+    from bot.ratelimit import Rate
+
+    number = "+66810000031"
+
+    async def scenario(gateway: SmsGateway, phone: Phone) -> None:
+        gateway.settings = dataclasses.replace(gateway.settings, per_number=Rate(3, 3600))
+        for n in range(6):
+            phone.send(number, f"what is the weather like today number {n}")
+        for _ in range(3):
+            assert await reply(phone, number)
+        assert await asyncio.to_thread(phone.nothing_for, number, 5.0)  # messages 4-6: no paid reply
+        with gateway.handoff.engine.connect() as conn:  # all six were taken in and processed, none lost
+            waiting = conn.execute(sa.text("select count(*) from sms_inbox where processed_at is null")).scalar()
+        assert waiting == 0
+        phone.send(number, "help they locked me in")
+        urgent = await reply(phone, number)
+        assert gateway.handoff.active_for(gateway.key(number)) is not None and urgent
+
+    run(live_settings, kannel, phone, scenario)

@@ -696,6 +696,7 @@ class TelegramBot:
         """Timeout notices, queued messages to users, cards and relays to the group."""
         notify_overdue(self.handoff, self.pipeline.catalog, self.config.claim_timeout_seconds)
         await self.outbox.run_once()
+        await self.pipeline.retry_erasures()
         await self._check_group()
         await self._forget_erased_cases()
         await self._post_cards()

@@ -24,6 +24,8 @@ from bot.handoff import Delivery
 from bot.locks import KeyedLocks
 from bot.pipeline import Pipeline
 from bot.profiles import user_key
+from bot.ratelimit import Buckets, Rate
+from bot.sms import segments
 from bot.sms.compose import SmsReply, compose
 from bot.sms.keywords import CallingCodes, Keyword, Keywords
 from bot.sms.providers import InboundSms, Rejected, SendFailed, SmsProvider
@@ -43,6 +45,11 @@ class SmsSettings:
     poll_interval: float = 0.2
     gsm_fold_languages: frozenset[str] = frozenset({"ro"})  # sent without accents: 160 chars per SMS, not 70
     claim_timeout_seconds: float = 300.0
+    # Paid SMS: a number may not flood (burst/seconds), all numbers together may not either, and
+    # the replies' segments have an hourly budget. A message in danger is never limited.
+    per_number: Rate = Rate(20, 600)
+    everyone: Rate = Rate(60, 30)
+    segments_per_hour: Rate = Rate(2000, 3600)
 
 
 class SmsGateway:
@@ -66,6 +73,8 @@ class SmsGateway:
         self.calling_codes = calling_codes
         self.settings = settings or SmsSettings()
         self.handoff = pipeline.handoff
+        self.buckets = Buckets(self.handoff.engine, self.handoff.clock)
+        self._budget_alerted_at = float("-inf")
         self.outbox = OutboxWorker(
             self.handoff, SendingChannel(CHANNEL, self.send_delivery), max_attempts=self.settings.max_attempts
         )
@@ -154,16 +163,20 @@ class SmsGateway:
             language = self._language(key)
             self._reply(key, phone, self._compose([Message(self.render.t("sms_started", language))], language))
             return
+        urgent = self.pipeline.is_urgent(item.text)
         if self.store.opted_out(key):
             # STOP is honoured: no reply - unless she is in danger now, which is a new request for help
-            if not self.pipeline.is_urgent(item.text):
+            if not urgent:
                 return
             self.store.set_opted_out(key, False)
+        if not urgent and not self._within_rates(key):
+            return  # a flood: not processed, no paid reply (logged, counted per number and overall)
         text, footer = self._command(keyword, key, item.text)
         hint = self.calling_codes.country(phone)
         turn = await self.pipeline.handle(CHANNEL, phone, text, country_hint=hint)
         if "erased" in turn.notes:
             self.store.erase_user(key)
+            self.buckets.forget(f"sms:number:{key}")
         language = turn.language
         budget = self.settings.urgent_max_segments if turn.escalate else self.settings.max_segments
         if keyword is not None and keyword.name == "help":
@@ -171,7 +184,28 @@ class SmsGateway:
         reply = self._compose(turn.replies, language, budget, footer)
         if "erased" not in turn.notes:
             self.store.set_menu(key, reply.menu)
+        if not (turn.escalate or urgent) and not self._within_segment_budget(reply):
+            return  # the hour's budget is spent: the operator is alerted; danger still gets its reply
         self._reply(key, phone, reply)
+
+    def _within_rates(self, key: str) -> bool:
+        if not self.buckets.take(f"sms:number:{key}", self.settings.per_number):
+            log.warning("sms flood from one number: message not answered")
+            return False
+        if not self.buckets.take("sms:everyone", self.settings.everyone):
+            log.warning("sms flood overall: message not answered")
+            return False
+        return True
+
+    def _within_segment_budget(self, reply: SmsReply) -> bool:
+        cost = max(1, segments.count(reply.text).segments) if reply.text else 0
+        if cost == 0 or self.buckets.take("sms:segments", self.settings.segments_per_hour, cost):
+            return True
+        now = self.handoff.clock()
+        if now - self._budget_alerted_at > 3600:
+            self._budget_alerted_at = now
+            log.error("ALERT: the hourly SMS segment budget is spent; only urgent replies are sent")
+        return False
 
     def _command(self, keyword: Keyword | None, key: str, text: str) -> tuple[str, str]:
         """Keyword or menu digit -> what the pipeline should see; plus a footer, if any."""
@@ -243,6 +277,7 @@ class SmsGateway:
         notify_overdue(self.handoff, self.pipeline.catalog, self.settings.claim_timeout_seconds)
         await self.drain_inbox()
         await self.deliver()
+        await self.pipeline.retry_erasures()
 
     async def run(self, stop: asyncio.Event) -> None:
         """Process and deliver until ``stop``; then let in-flight messages finish (graceful)."""
