@@ -41,7 +41,11 @@ def test_a_database_made_before_autoincrement_is_rebuilt_with_its_rows(tmp_path:
             conn.exec_driver_sql("UPDATE sqlite_master SET sql=? WHERE name=?", (sql.replace(" AUTOINCREMENT", ""), name))
             conn.exec_driver_sql("PRAGMA writable_schema=OFF")
         conn.exec_driver_sql("DROP TABLE alembic_version")  # the landed schema predates the migrations
-        conn.exec_driver_sql("DROP TABLE pending_erasures")  # and the tables added by later revisions
+        from bot.schema import BASELINE_COLUMNS
+
+        for (name,) in conn.exec_driver_sql("SELECT name FROM sqlite_master WHERE type='table'").all():
+            if name not in BASELINE_COLUMNS and not name.startswith("sqlite_"):
+                conn.exec_driver_sql(f'DROP TABLE "{name}"')  # and the tables added by later revisions
     with raw.connect() as conn:
         assert "AUTOINCREMENT" not in conn.exec_driver_sql("SELECT sql FROM sqlite_master WHERE name='escalations'").scalar()
     raw.dispose()
