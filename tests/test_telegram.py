@@ -427,6 +427,21 @@ def test_a_voice_note_gets_the_hotlines_of_the_country_she_chose(live_settings: 
 GIRL_D, OUTSIDER = 3107, 555
 
 
+def _membership_change(fake: FakeTelegram, user_id: int, old: str, new: str) -> dict[str, Any]:
+    """A chat_member update, as Telegram sends to a group's administrators."""
+    user = {"id": user_id, "is_bot": False, "first_name": "x"}
+    return {
+        "update_id": next(fake._ids),  # noqa: SLF001
+        "chat_member": {
+            "chat": {"id": GROUP, "type": "supergroup", "title": "Counsellors"},
+            "from": user,
+            "date": 0,
+            "old_chat_member": {"status": old, "user": user},
+            "new_chat_member": {"status": new, "user": user},
+        },
+    }
+
+
 def test_her_words_are_not_relayed_while_anyone_else_is_in_the_group(live_settings: Settings, catalog: Catalog) -> None:
     """Issue 14 item 2: a member who is not a counsellor joins; the group is told, her lines wait
     (in order, none lost); when they leave, the lines arrive. A closed case leaves the group."""
@@ -443,18 +458,7 @@ def test_her_words_are_not_relayed_while_anyone_else_is_in_the_group(live_settin
 
         # someone outside the allow-list joins (a chat_member update, as Telegram sends to admins)
         fake.members[GROUP].add(OUTSIDER)
-        fake.push(
-            {
-                "update_id": next(fake._ids),  # noqa: SLF001
-                "chat_member": {
-                    "chat": {"id": GROUP, "type": "supergroup", "title": "Counsellors"},
-                    "from": {"id": OUTSIDER, "is_bot": False, "first_name": "x"},
-                    "date": 0,
-                    "old_chat_member": {"status": "left", "user": {"id": OUTSIDER, "is_bot": False, "first_name": "x"}},
-                    "new_chat_member": {"status": "member", "user": {"id": OUTSIDER, "is_bot": False, "first_name": "x"}},
-                },
-            }
-        )
+        fake.push(_membership_change(fake, OUTSIDER, "left", "member"))
         await fake.wait_for(lambda: any(t.startswith("Her messages are NOT relayed here") for t in fake.texts(GROUP)))
         assert not bot.verdict.safe
         fake.say(GIRL_D, "he is back, the address is 12 river road")
@@ -464,18 +468,7 @@ def test_her_words_are_not_relayed_while_anyone_else_is_in_the_group(live_settin
 
         # the outsider leaves: the waiting lines arrive, in order, once each
         fake.members[GROUP].discard(OUTSIDER)
-        fake.push(
-            {
-                "update_id": next(fake._ids),  # noqa: SLF001
-                "chat_member": {
-                    "chat": {"id": GROUP, "type": "supergroup", "title": "Counsellors"},
-                    "from": {"id": OUTSIDER, "is_bot": False, "first_name": "x"},
-                    "date": 0,
-                    "old_chat_member": {"status": "member", "user": {"id": OUTSIDER, "is_bot": False, "first_name": "x"}},
-                    "new_chat_member": {"status": "left", "user": {"id": OUTSIDER, "is_bot": False, "first_name": "x"}},
-                },
-            }
-        )
+        fake.push(_membership_change(fake, OUTSIDER, "member", "left"))
         waited = [f"#{number} she: he is back, the address is 12 river road", f"#{number} she: please hurry"]
         await fake.wait_for(lambda: all(w in fake.texts(GROUP) for w in waited))
         group = fake.texts(GROUP)
