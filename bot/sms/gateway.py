@@ -163,14 +163,17 @@ class SmsGateway:
             language = self._language(key)
             self._reply(key, phone, self._compose([Message(self.render.t("sms_started", language))], language))
             return
-        urgent = self.pipeline.is_urgent(item.text)
         if self.store.opted_out(key):
             # STOP is honoured: no reply - unless she is in danger now, which is a new request for help
-            if not urgent:
+            if not self.pipeline.is_urgent(item.text):
                 return
             self.store.set_opted_out(key, False)
-        if not urgent and not self._within_rates(key):
-            return  # a flood: not processed, no paid reply (logged, counted per number and overall)
+        elif (
+            self.handoff.active_for(key) is None  # her words to a counsellor are never held back
+            and not self._within_rates(key)
+            and not self.pipeline.is_urgent(item.text)
+        ):
+            return  # a flood: not processed, no paid reply (logged); danger is never held back
         text, footer = self._command(keyword, key, item.text)
         hint = self.calling_codes.country(phone)
         turn = await self.pipeline.handle(CHANNEL, phone, text, country_hint=hint)
@@ -184,7 +187,7 @@ class SmsGateway:
         reply = self._compose(turn.replies, language, budget, footer)
         if "erased" not in turn.notes:
             self.store.set_menu(key, reply.menu)
-        if not (turn.escalate or urgent) and not self._within_segment_budget(reply):
+        if not (turn.escalate or turn.risk_level == "urgent") and not self._within_segment_budget(reply):
             return  # the hour's budget is spent: the operator is alerted; danger still gets its reply
         self._reply(key, phone, reply)
 
