@@ -5,9 +5,13 @@ sendsms -> smsbox -> bearerbox -> phone. Counsellors act through the real consol
 from __future__ import annotations
 
 import asyncio
+import functools
 import json
+import logging
+import re
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
+from pathlib import Path
 from typing import Iterator
 
 import httpx
@@ -20,6 +24,7 @@ from bot.config import Settings
 from bot.content import Catalog
 from bot.sms import segments
 from bot.sms.gateway import SmsGateway, SmsSettings
+from bot.sms.kannel_conf import MO_USER, render
 from bot.sms.keywords import CallingCodes, Keywords
 from bot.sms.providers.kannel import KannelConfig, KannelProvider
 from bot.sms.store import SmsStore
@@ -204,22 +209,60 @@ def test_webhook_refuses_a_wrong_key_and_processes_a_retry_once(
 
     async def scenario(gateway: SmsGateway, phone: Phone) -> None:
         url = f"http://127.0.0.1:{kannel.gateway_port}/sms/kannel"
-        params = {"from": number, "to": "1300", "text": "hello", "id": "retry-1", "charset": "UTF-8"}
+        headers = {"X-Kannel-From": number, "Content-Type": "text/plain; charset=UTF-8"}
+        auth = httpx.BasicAuth(MO_USER, kannel.mo_key)
         async with httpx.AsyncClient() as client:
-            wrong = await client.get(url, params={**params, "key": "guess"})
-            assert wrong.status_code == 403
-            unsigned = await client.get(url, params=params)
-            assert unsigned.status_code == 403
-            missing_id = await client.get(url, params={"key": kannel.mo_key, "from": number, "text": "x"})
+            post = functools.partial(client.post, url, params={"id": "retry-1"}, content=b"hello")
+            assert (await post(headers=headers, auth=httpx.BasicAuth(MO_USER, "guess"))).status_code == 403
+            assert (await post(headers=headers)).status_code == 403
+            assert (await post(headers={**headers, "Authorization": "Basic !!"})).status_code == 403
+            no_sender = await post(headers={"Content-Type": "text/plain"}, auth=auth)
+            assert no_sender.status_code == 400
+            missing_id = await client.post(url, content=b"x", headers=headers, auth=auth)
             assert missing_id.status_code == 400
             for _ in range(3):  # smsbox retries after a timeout: same %I id
-                ok = await client.get(url, params={**params, "key": kannel.mo_key})
-                assert ok.status_code == 200
+                assert (await post(headers=headers, auth=auth)).status_code == 200
         first = await reply(phone, number)
         assert first
         assert phone.nothing_for(number, 3.0)  # one reply, not three
 
     run(live_settings, kannel, phone, scenario)
+
+
+def test_the_older_get_url_form_is_still_accepted_with_a_warning(
+    live_settings: Settings, kannel: Kannel, phone: Phone, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Deployments whose kannel.conf still has the get-url keep working for one release."""
+    number = "+66810000015"
+
+    async def scenario(gateway: SmsGateway, phone: Phone) -> None:
+        url = f"http://127.0.0.1:{kannel.gateway_port}/sms/kannel"
+        params = {"from": number, "to": "1300", "text": "hello", "id": "get-1", "charset": "UTF-8"}
+        async with httpx.AsyncClient() as client:
+            assert (await client.get(url, params={**params, "key": "guess"})).status_code == 403
+            assert (await client.get(url, params=params)).status_code == 403
+            missing_id = await client.get(url, params={"key": kannel.mo_key, "from": number, "text": "x"})
+            assert missing_id.status_code == 400
+            assert (await client.get(url, params={**params, "key": kannel.mo_key})).status_code == 200
+        assert await reply(phone, number)
+
+    with caplog.at_level(logging.WARNING, logger="bot.sms.providers.kannel"):
+        run(live_settings, kannel, phone, scenario)
+    warnings = [r.getMessage() for r in caplog.records if "get-url" in r.getMessage()]
+    assert len(warnings) == 1 and "post-url" in warnings[0]
+    assert kannel.mo_key not in warnings[0] and number not in warnings[0]
+
+
+def test_kannel_sends_no_key_number_or_text_in_the_url() -> None:
+    """The MO URL holds only Kannel's message id: the key is basic auth, the number a header."""
+    conf = render("http://127.0.0.1:8090", "k3y", "sp", "pw", "admin", Path("/l"), Path("/s"))
+    service = conf[conf.index("group = sms-service") :]
+    url = re.search(r'post-url = "([^"]+)"', service)
+    assert url is not None and "get-url" not in service
+    assert url.group(1) == "http://kannel:k3y@127.0.0.1:8090/sms/kannel?id=%I"
+    assert "send-sender = true" in service
+    with pytest.raises(ValueError, match="basic auth"):
+        render("http://127.0.0.1:8090", "a@b:c", "sp", "pw", "admin", Path("/l"), Path("/s"))
 
 
 def test_a_restart_loses_no_accepted_message(live_settings: Settings, kannel: Kannel, phone: Phone) -> None:

@@ -6,12 +6,16 @@ python -m bot.sms.kannel_conf > kannel.conf      (values from SP_KANNEL_* variab
 from __future__ import annotations
 
 import os
+import re
 from dataclasses import asdict, dataclass
 from pathlib import Path
+from urllib.parse import urlsplit, urlunsplit
 
 from bot.config import ROOT
 
 TEMPLATE = ROOT / "deploy" / "kannel" / "kannel.conf.template"
+MO_USER = "kannel"  # the basic-auth user name of the MO post-url; the password is the MO key
+_URL_SAFE = re.compile(r"[A-Za-z0-9._~-]+")
 
 
 @dataclass(frozen=True)
@@ -34,9 +38,13 @@ def render(
 ) -> str:
     if not (mo_key and password and admin_password):
         raise ValueError("mo_key, password and admin_password must be set")
+    if not _URL_SAFE.fullmatch(mo_key):
+        raise ValueError("mo_key goes into the post-url as basic auth: use letters, digits and -._~ only")
+    parts = urlsplit(gateway_url.rstrip("/"))
+    with_key = urlunsplit(parts._replace(netloc=f"{MO_USER}:{mo_key}@{parts.netloc}"))
     values = {
         **asdict(ports),
-        "gateway_url": gateway_url.rstrip("/"),
+        "gateway_url_with_key": with_key,
         "mo_key": mo_key,
         "username": username,
         "password": password,

@@ -1,19 +1,23 @@
-"""Kannel (the open-source gateway many NGOs run): MO from smsbox's sms-service get-url,
-MT through smsbox's sendsms interface. Sample configuration: deploy/kannel/kannel.conf."""
+"""Kannel (the open-source gateway many NGOs run): MO from smsbox's sms-service post-url (the
+older get-url still accepted, with a warning), MT through smsbox's sendsms interface.
+Configuration: deploy/kannel/kannel.conf.template (python -m bot.sms.kannel_conf)."""
 
 from __future__ import annotations
 
 import hmac
+import logging
 from dataclasses import dataclass
 from urllib.parse import parse_qsl
 
 import httpx
-from aiohttp import web
+from aiohttp import BasicAuth, web
 
 from bot.sms import segments
 from bot.sms.providers import InboundSms, Rejected, SendFailed
 
 # Kannel's charset names for MO text (with mo-recode = true it is UTF-8 already).
+log = logging.getLogger(__name__)
+
 _CODECS = {
     "UTF-8": "utf-8",
     "UTF-16BE": "utf-16-be",
@@ -43,9 +47,36 @@ class KannelProvider:
         if not config.sender:
             raise ValueError("Kannel needs SP_KANNEL_SENDER (the short code or number replies come from)")
         self.config = config
+        self._warned_get_url = False
         self._http = httpx.AsyncClient(timeout=timeout)
 
     async def parse(self, request: web.Request) -> InboundSms:
+        if request.method == "POST" and request.content_type in ("text/plain", "application/octet-stream"):
+            return await self._parse_post_url(request)
+        return await self._parse_get_url(request)
+
+    async def _parse_post_url(self, request: web.Request) -> InboundSms:
+        """The sms-service `post-url` form (deploy/kannel/kannel.conf.template): the key is basic
+        auth, her number the X-Kannel-From header, her text the body; only the id is in the URL."""
+        try:
+            key = BasicAuth.decode(request.headers.get("Authorization", "")).password
+        except ValueError:  # no or malformed Authorization header
+            key = ""
+        if not hmac.compare_digest(key.encode("latin-1", "replace"), self.config.mo_key.encode()):
+            raise Rejected(403, "wrong or missing key")
+        sender = request.headers.get("X-Kannel-From", "").strip()
+        message_id = request.rel_url.query.get("id", "").strip()
+        if not sender or not message_id:
+            raise Rejected(400, "X-Kannel-From (send-sender = true) and id are required")
+        charset = (request.charset or "").upper() or (
+            "UTF-16BE" if request.headers.get("X-Kannel-Coding") == "2" else "UTF-8"
+        )
+        text = (await request.read()).decode(_CODECS.get(charset, "utf-8"), errors="replace")
+        return InboundSms(message_id, sender, text)
+
+    async def _parse_get_url(self, request: web.Request) -> InboundSms:
+        """The older `get-url` form: key, number and text in the query string, where access and
+        proxy logs keep them. Still accepted for one release, with a warning."""
         raw = request.rel_url.raw_query_string
         if request.method == "POST" and request.content_type == "application/x-www-form-urlencoded":
             raw = (await request.read()).decode("latin-1") + "&" + raw
@@ -53,6 +84,13 @@ class KannelProvider:
         params = {k: v for k, v in parse_qsl(raw, keep_blank_values=True, encoding="latin-1")}
         if not hmac.compare_digest(params.get("key", "").encode("latin-1"), self.config.mo_key.encode()):
             raise Rejected(403, "wrong or missing key")
+        if not self._warned_get_url:
+            self._warned_get_url = True
+            log.warning(
+                "Kannel MO arrives by get-url: the key, her number and her text are in the query string, "
+                "where access logs keep them. Switch the sms-service to post-url "
+                "(deploy/kannel/kannel.conf.template); get-url will be refused in the next release."
+            )
         sender, message_id = params.get("from", "").strip(), params.get("id", "").strip()
         if not sender or not message_id:
             raise Rejected(400, "from and id are required")
