@@ -88,6 +88,7 @@ def main() -> None:
             stack = Stack(settings)
             stack.start(model)
             stacks.append(stack)
+        instances = [stack.settings for stack in stacks]  # where they really listen
         urls = [f"http://127.0.0.1:{s.rasa_port}" for s in instances]
         rows = []
         for label, rasa_urls in (("1 Rasa + 1 actions", urls[0]), ("2 Rasa + 2 actions", ",".join(urls))):

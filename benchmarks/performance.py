@@ -89,6 +89,7 @@ def main() -> None:
     stack = Stack(settings)
     started = time.perf_counter()
     stack.start(model)
+    settings = stack.settings  # where our servers really listen
     rows.append(("servers ready (Rasa + actions)", f"{time.perf_counter() - started:.1f} s"))
     try:
         timings = asyncio.run(measure_latency(settings, sample_messages(args.messages)))

@@ -92,6 +92,7 @@ def main() -> None:
     model = ensure_model(settings)
     stack = Stack(settings)
     stack.start(model)
+    settings = stack.settings  # where our servers really listen
     try:
         results = {}
         for semantic in ("off", "on"):

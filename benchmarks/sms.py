@@ -133,8 +133,8 @@ def main() -> None:
     os.environ.update(BENCH_PORTS)
     os.environ["SP_VAR_DIR"] = tempfile.mkdtemp(prefix="sp-bench-sms-")
     settings = Settings()
-    with running_stack(settings, quiet=True):
-        latencies, elapsed = asyncio.run(kannel_latency(settings, args.users, args.per_user))
+    with running_stack(settings, quiet=True) as stack:
+        latencies, elapsed = asyncio.run(kannel_latency(stack.settings, args.users, args.per_user))
     rows = [
         ("CPU cores", str(os.cpu_count())),
         ("numbers texting at once", str(args.users)),

@@ -63,8 +63,8 @@ def main() -> None:
     os.environ.update(BENCH_PORTS)
     os.environ["SP_VAR_DIR"] = tempfile.mkdtemp(prefix="sp-bench-tg-")
     settings = Settings()
-    with running_stack(settings, quiet=True):
-        latencies, elapsed = asyncio.run(simulate(settings, args.users, args.per_user))
+    with running_stack(settings, quiet=True) as stack:
+        latencies, elapsed = asyncio.run(simulate(stack.settings, args.users, args.per_user))
     total = len(latencies)
     rows = [
         ("CPU cores", str(os.cpu_count())),

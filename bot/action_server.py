@@ -20,6 +20,8 @@ from sanic import Sanic, response
 from sanic.request import Request
 from sanic.response import HTTPResponse
 
+from bot.identity import ACTIONS, proof
+
 log = logging.getLogger(__name__)
 TOKEN_HEADER = "X-Action-Token"  # noqa: S105 - a header name, not a secret
 
@@ -31,9 +33,15 @@ def create_app(token: str, actions_package: str = "actions") -> Sanic:
         raise ValueError("SP_ACTION_TOKEN: at least 32 random characters are required")
     app = create_sdk_app(actions_package, cors_origins=None)
 
+    @app.route("/identity", methods=["GET"])
+    async def identity(request: Request) -> HTTPResponse:
+        """Proves to the gateway's stack that this server holds the token (bot/identity.py)."""
+        challenge = str(request.args.get("challenge", ""))[:128]
+        return response.json({"proof": proof(token, ACTIONS, challenge) if challenge else ""})
+
     @app.on_request
     async def require_token(request: Request) -> HTTPResponse | None:
-        if request.path == "/health":
+        if request.path in ("/health", "/identity"):
             return None
         given = request.headers.get(TOKEN_HEADER, "")
         if not hmac.compare_digest(given.encode(), token.encode()):

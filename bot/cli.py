@@ -349,7 +349,8 @@ def main(argv: list[str] | None = None) -> int:
     if command == "sms" and args.no_start:
         asyncio.run(sms(settings))
         return 0
-    with running_stack(settings, quiet=command == "ask"):
+    with running_stack(settings, quiet=command == "ask") as stack:
+        settings = stack.settings  # the ports ours really listen on (see Stack)
         if command == "telegram":
             asyncio.run(telegram(settings, args.webhook))
             return 0

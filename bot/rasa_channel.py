@@ -19,6 +19,8 @@ from sanic import Blueprint, response
 from sanic.request import Request
 from sanic.response import HTTPResponse
 
+from bot.identity import RASA, proof
+
 MIRRORED_SLOTS = ("country", "topic", "pending_topic")
 
 
@@ -42,6 +44,12 @@ class GatewayInput(InputChannel):
         @hook.route("/", methods=["GET"])
         async def health(_: Request) -> HTTPResponse:
             return response.json({"status": "ok"})
+
+        @hook.route("/identity", methods=["GET"])
+        async def identity(request: Request) -> HTTPResponse:
+            """Proves to the gateway that this server holds its token (bot/identity.py)."""
+            challenge = str(request.args.get("challenge", ""))[:128]
+            return response.json({"proof": proof(self.token, RASA, challenge) if challenge else ""})
 
         @hook.route("/pause", methods=["POST"])
         async def pause(request: Request) -> HTTPResponse:

@@ -3,9 +3,11 @@ server as child processes (or reuse ones already running), stop them on exit."""
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import logging
 import os
+import socket
 import subprocess
 import sys
 import time
@@ -15,6 +17,7 @@ from pathlib import Path
 from typing import Iterator
 
 from bot.config import ROOT, Settings
+from bot.identity import ACTIONS, RASA, is_ours
 
 log = logging.getLogger(__name__)
 
@@ -80,6 +83,19 @@ def _ready(url: str) -> bool:
         return False
 
 
+def _free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+def _elsewhere(port: int) -> int:
+    """A free port for our server, since ``port`` answers but is not ours."""
+    free = _free_port()
+    log.warning("port %d answers but is not our server: starting ours on port %d", port, free)
+    return free
+
+
 def actions_command(settings: Settings) -> list[str]:
     return [sys.executable, "-m", "bot.action_server", "--port", str(settings.action_port)]
 
@@ -98,7 +114,12 @@ def exec_server(settings: Settings, which: str) -> None:
 
 
 class Stack:
-    """The Rasa server and the action server, started for the local bot."""
+    """The Rasa server and the action server, started for the local bot.
+
+    A server already answering on the configured port is reused only when it proves it holds our
+    shared token (bot/identity.py). Anything else there - another state directory's server or an
+    impostor - is left alone: ours starts on a free port instead, and ``settings`` says where.
+    """
 
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
@@ -112,17 +133,28 @@ class Stack:
     def actions_health(self) -> str:
         return f"http://127.0.0.1:{self.settings.action_port}/health"
 
+    def _rasa_is_ours(self) -> bool:
+        token = self.settings.secret("channel_token", self.settings.channel_token)
+        return is_ours(self.rasa_health + "identity", token, RASA)
+
+    def _actions_are_ours(self) -> bool:
+        token = self.settings.secret("action_token", self.settings.action_token)
+        return is_ours(f"http://127.0.0.1:{self.settings.action_port}/identity", token, ACTIONS)
+
     def start(self, model: Path, timeout: float = 300.0) -> None:
         from bot.state import private_directory, private_file
 
         logs = private_directory(self.settings.var_dir / "logs")
         if not self.settings.tracker_url:  # Rasa's SQLite tracker holds her messages: 0600 before Rasa opens it
             private_file(Path(self.settings.tracker_db_path()))
-        env = child_env(self.settings)
+        if _ready(self.actions_health) and not self._actions_are_ours():
+            self.settings = dataclasses.replace(self.settings, action_port=_elsewhere(self.settings.action_port))
         if not _ready(self.actions_health):
-            self._spawn(actions_command(self.settings), env, logs / "actions.log")
+            self._spawn(actions_command(self.settings), child_env(self.settings), logs / "actions.log")
+        if _ready(self.rasa_health) and not self._rasa_is_ours():
+            self.settings = dataclasses.replace(self.settings, rasa_port=_elsewhere(self.settings.rasa_port))
         if not _ready(self.rasa_health):
-            self._spawn(rasa_command(self.settings, model), env, logs / "rasa.log")
+            self._spawn(rasa_command(self.settings, model), child_env(self.settings), logs / "rasa.log")
         deadline = time.monotonic() + timeout
         while not (_ready(self.actions_health) and _ready(self.rasa_health)):
             for process in self.processes:
@@ -131,6 +163,10 @@ class Stack:
             if time.monotonic() > deadline:
                 raise TimeoutError(f"servers not ready after {timeout:.0f}s; see {logs}")
             time.sleep(0.5)
+        # whatever answers now must be ours (a server that took the port while ours started is not)
+        if not (self._actions_are_ours() and self._rasa_is_ours()):
+            self.stop()
+            raise RuntimeError("a server on our ports did not prove it is ours: refusing to send her words there")
 
     def _spawn(self, command: list[str], env: dict[str, str], log_file: Path) -> None:
         from bot.state import private_file

@@ -68,7 +68,7 @@ def live_settings(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Settings
     stack = Stack(settings)
     stack.start(ensure_model(settings))
     try:
-        yield settings
+        yield stack.settings  # where our servers really listen (moved if a port was taken)
     finally:
         stack.stop()
         for key, value in saved.items():

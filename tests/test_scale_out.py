@@ -52,7 +52,7 @@ def cluster(postgres: Postgres, redis_server: Redis) -> Iterator[Cluster]:
     try:
         for stack in stacks:
             stack.start(model)
-        yield Cluster(tracker_url, instances, stacks)
+        yield Cluster(tracker_url, [stack.settings for stack in stacks], stacks)
     finally:
         for stack in stacks:
             stack.stop()
