@@ -35,7 +35,7 @@ async def open_pipeline(settings: Settings, variant: str | None = None) -> Async
     identifier.warm_up()
     rasa = RasaClient(settings.rasa_url, settings.secret("channel_token", settings.channel_token), settings.rasa_timeout)
     engine = open_engine(settings.database_url())
-    pepper = settings.secret("pepper", settings.pepper)
+    pepper, *previous = settings.peppers()
     hours = DutyHours(settings.counsellor_hours, settings.counsellor_timezone)
     hours.validate()
     screener = load_screener(settings.data_dir)
@@ -46,11 +46,12 @@ async def open_pipeline(settings: Settings, variant: str | None = None) -> Async
         rasa,
         pepper,
         screener=screener,
-        handoff=Handoff(engine, pepper, settings.counsellors),
+        handoff=Handoff(engine, pepper, settings.counsellors, previous_peppers=previous),
         hours=hours,
         nlu_danger_urgent=settings.nlu_danger_urgent,
         variant=variant,
         assessor=open_assessor(settings, screener),
+        previous_peppers=previous,
     )
     try:
         yield pipeline
@@ -214,7 +215,7 @@ async def sms(settings: Settings) -> None:
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
     async with open_pipeline(settings, variant="sms") as pipeline:
-        store = SmsStore(pipeline.handoff.engine, pipeline.pepper)
+        store = SmsStore(pipeline.handoff.engine, pipeline.pepper, previous_peppers=pipeline.previous_peppers)
         from bot.ratelimit import Rate
 
         options = SmsSettings(
@@ -291,6 +292,38 @@ def database(settings: Settings, action: str) -> int:
     return 0
 
 
+def rotate_pepper(settings: Settings, rekey_only: bool) -> int:
+    """``python -m bot rotate-pepper``: see bot/rekey.py and docs/security.md."""
+    from bot.rekey import new_pepper_file, rotate
+
+    if not rekey_only:
+        if settings.pepper:
+            print(
+                "SP_PEPPER is set in the environment: put the new pepper in SP_PEPPER and the old one first in "
+                "SP_PEPPER_PREVIOUS (your secret store), then run `python -m bot rotate-pepper --rekey-only`.",
+                file=sys.stderr,
+            )
+            return 2
+        new_pepper_file(settings.var_dir)
+    report = rotate(settings)
+    rows = [
+        ("gateway values re-sealed", report.gateway.rows),
+        ("gateway values no key opens", report.gateway.unreadable),
+        ("Rasa events re-sealed", report.tracker.rows),
+        ("Rasa events no key opens", report.tracker.unreadable),
+        ("users moved to new pseudonyms", report.users_moved),
+        ("Rasa conversations moved", report.tracker_conversations_moved),
+        ("users who move on their next message", report.profiles_left),
+    ]
+    for label, value in rows:
+        print(f"{label:<40}{value:>8}")
+    print(
+        "Keep the previous pepper(s) until SP_RETENTION_DAYS have passed: they still open and erase older "
+        "data. Start the services again now (they read the new pepper at start)."
+    )
+    return 1 if report.gateway.unreadable or report.tracker.unreadable else 0
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bot", description="Safe Passage assistant")
     sub = parser.add_subparsers(dest="command")
@@ -310,6 +343,12 @@ def main(argv: list[str] | None = None) -> int:
     stats_cmd.add_argument("--png", help="write a chart to this file")
     db_cmd = sub.add_parser("db", help="the gateway database: `db upgrade` migrates it to the newest schema")
     db_cmd.add_argument("action", choices=["upgrade", "current"])
+    rotate_cmd = sub.add_parser(
+        "rotate-pepper", help="new pepper; re-seal all data and move users to new pseudonyms (services stopped)"
+    )
+    rotate_cmd.add_argument(
+        "--rekey-only", action="store_true", help="SP_PEPPER was changed by hand (old one in SP_PEPPER_PREVIOUS)"
+    )
     retention_cmd = sub.add_parser("retention", help="delete / anonymise conversations older than SP_RETENTION_DAYS")
     retention_cmd.add_argument("--days", type=float, help="override SP_RETENTION_DAYS")
     retention_cmd.add_argument("--dry-run", action="store_true", help="count, change nothing")
@@ -333,6 +372,8 @@ def main(argv: list[str] | None = None) -> int:
         return stats(settings, args.days, args.png)
     if command == "retention":
         return retention(settings, args.days, args.dry_run)
+    if command == "rotate-pepper":
+        return rotate_pepper(settings, args.rekey_only)
     if command == "db":
         return database(settings, args.action)
     if command in ("rasa", "actions"):

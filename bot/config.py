@@ -11,6 +11,7 @@ from urllib.parse import urlsplit
 from bot.crypto import tracker_keys
 
 ROOT = Path(__file__).resolve().parent.parent
+PREVIOUS_PEPPERS = "pepper.previous"  # var/ file of peppers before a rotation, newest first
 MIN_SECRET_CHARS = 32  # the pepper keys pseudonyms and the address encryption
 
 
@@ -40,6 +41,8 @@ class Settings:
     tracker_url: str = field(default_factory=lambda: _env("SP_TRACKER_URL", ""))
     redis_url: str = field(default_factory=lambda: _env("SP_REDIS_URL", ""))
     pepper: str = field(default_factory=lambda: _env("SP_PEPPER", ""))
+    # peppers before the last rotation, newest first (comma-separated): they still open and erase
+    previous_pepper: str = field(default_factory=lambda: _env("SP_PEPPER_PREVIOUS", ""))
     channel_token: str = field(default_factory=lambda: _env("SP_RASA_CHANNEL_TOKEN", ""))
     action_token: str = field(default_factory=lambda: _env("SP_ACTION_TOKEN", ""))
     # Counsellor handoff: allow-list of counsellor ids (comma-separated), how long an
@@ -152,6 +155,20 @@ class Settings:
             )
         return value
 
+    def peppers(self) -> list[str]:
+        """The pepper ring, newest first: the newest seals and names users, every one still opens
+        and erases what it sealed (``python -m bot rotate-pepper``; docs/security.md)."""
+        newest = self.secret("pepper", self.pepper)
+        if self.previous_pepper:
+            older = [p.strip() for p in self.previous_pepper.split(",") if p.strip()]
+        else:
+            path = self.var_dir / PREVIOUS_PEPPERS
+            older = [line.strip() for line in path.read_text().splitlines() if line.strip()] if path.exists() else []
+        for old in older:
+            if len(old) < MIN_SECRET_CHARS:
+                raise ValueError(f"a previous pepper is shorter than {MIN_SECRET_CHARS} characters")
+        return [newest, *(p for p in older if p != newest)]
+
     def rasa_env(self) -> dict[str, str]:
         """Environment for the Rasa and action server processes."""
         lock = urlsplit(self.redis_url) if self.redis_url else None
@@ -170,7 +187,7 @@ class Settings:
             # Rasa sends it to the action server, which refuses calls without it
             "SP_ACTION_TOKEN": self.secret("action_token", self.action_token),
             # the key that seals her tracker events; Rasa never sees the pepper itself
-            "SP_TRACKER_KEYS": tracker_keys([self.secret("pepper", self.pepper)]),
+            "SP_TRACKER_KEYS": tracker_keys(self.peppers()),
             "SP_DATA_DIR": str(self.data_dir),
             "SANIC_HOST": self.action_host,  # rasa_sdk's listen address (its default is 0.0.0.0)
             "RASA_TELEMETRY_ENABLED": "false",

@@ -168,7 +168,8 @@ def main(argv: list[str]) -> int:
     args = parser.parse_args(argv)
     settings = Settings()
     engine = open_engine(settings.database_url())
-    handoff = Handoff(engine, settings.secret("pepper", settings.pepper), settings.counsellors)
+    pepper, *previous = settings.peppers()
+    handoff = Handoff(engine, pepper, settings.counsellors, previous_peppers=previous)
     if args.name not in handoff.counsellors:
         print(f"{args.name!r} is not an allow-listed counsellor (SP_COUNSELLORS).", file=sys.stderr)
         return 2

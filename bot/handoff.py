@@ -19,10 +19,10 @@ import hashlib
 import json
 import time
 from dataclasses import dataclass
-from typing import Any, Iterable
+from typing import Any, Iterable, Sequence
 
 import sqlalchemy as sa
-from cryptography.fernet import Fernet, InvalidToken
+from cryptography.fernet import Fernet, InvalidToken, MultiFernet
 
 from bot.crypto import SEALED_PREFIX
 from bot.db import metadata
@@ -149,9 +149,10 @@ class Delivery:
     attempts: int
 
 
-def address_cipher(pepper: str) -> Fernet:
-    """Encrypts addresses (chat ids, phone numbers) at rest with a key derived from the pepper."""
-    return _fernet(pepper)
+def address_cipher(pepper: str, previous: Sequence[str] = ()) -> MultiFernet:
+    """Encrypts addresses, her words and outgoing texts at rest with a key derived from the pepper;
+    keys of ``previous`` peppers (before a rotation) still open what they sealed."""
+    return MultiFernet([_fernet(p) for p in (pepper, *previous)])
 
 
 def _fernet(pepper: str) -> Fernet:
@@ -167,9 +168,10 @@ class Handoff:
         pepper: str,
         counsellors: Iterable[str],
         clock: Any = time.time,
+        previous_peppers: Sequence[str] = (),
     ) -> None:
         self.engine = engine
-        self._cipher = _fernet(pepper)
+        self._cipher = address_cipher(pepper, previous_peppers)
         self.counsellors = frozenset(c.strip() for c in counsellors if c.strip())
         self.clock = clock
         self.seal_plain_rows()  # an older version's plain-text rows (idempotent, cheap when none)

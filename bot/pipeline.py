@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 import logging
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -24,6 +25,7 @@ from bot.langid import LanguageIdentifier
 from bot.locks import KeyedLocks
 from bot.profiles import Profile, ProfileStore, user_key
 from bot.rasa_client import RasaClient, RasaUnavailable
+from bot.rekey import rename_user
 from bot.risk.decision import RiskAssessor
 from bot.risk.screener import RiskResult, Screener
 from bot.stats import record_turn
@@ -91,6 +93,7 @@ class Pipeline:
         nlu_danger_urgent: float = 0.85,
         variant: str | None = None,
         assessor: RiskAssessor | None = None,
+        previous_peppers: Sequence[str] = (),
     ) -> None:
         self.catalog = catalog
         self.variant = variant  # "sms": short renderings here and in the actions (message metadata)
@@ -99,6 +102,9 @@ class Pipeline:
         self.profiles = profiles
         self.rasa = rasa
         self.pepper = pepper
+        self.previous_peppers = tuple(previous_peppers)
+        self._current: set[str] = set()  # pseudonyms already checked for rows under an old pepper
+        self._rasa_renames: dict[str, str] = {}  # new pseudonym -> old, moved in our tables, not yet in Rasa
         self.screener = screener
         # the lexicon alone unless a semantic model is given (bot.risk.decision.load_assessor)
         self.assessor = assessor or RiskAssessor(screener)
@@ -108,6 +114,32 @@ class Pipeline:
         self.nlu_danger_urgent = nlu_danger_urgent
         self._locks = KeyedLocks()
 
+    def key_for(self, channel: str, user_id: str) -> str:
+        """Her pseudonym under the newest pepper. After a pepper rotation, her rows still under an
+        old pseudonym are moved to the new one first (bot/rekey.py), so she keeps her language,
+        country, open case and opt-out; her Rasa conversation follows on her next turn."""
+        key = user_key(self.pepper, channel, user_id)
+        if not self.previous_peppers or key in self._current:
+            return key
+        if len(self._current) > 100_000:  # bounded: forgetting only costs one more check
+            self._current.clear()
+        self._current.add(key)
+        for old_pepper in self.previous_peppers:
+            old = user_key(old_pepper, channel, user_id)
+            if old != key and rename_user(self.handoff.engine, old, key):
+                self._rasa_renames[key] = old
+        return key
+
+    async def _move_rasa_conversation(self, key: str) -> None:
+        old = self._rasa_renames.get(key)
+        if old is None:
+            return
+        try:
+            await self.rasa.rename(old, key)
+            del self._rasa_renames[key]
+        except RasaUnavailable:
+            log.warning("Rasa unreachable: her conversation moves to the new pseudonym on a later turn")
+
     def is_urgent(self, text: str) -> bool:
         """For channels that must not hold back danger (rate limits, SMS opt-out): same decision."""
         return self.assessor.assess(normalize(text).text).urgent
@@ -116,8 +148,9 @@ class Pipeline:
         """Process one message; turns of one user are strictly sequential.
 
         ``country_hint`` (e.g. from an SMS number's calling code) is used until she names a country."""
-        key = user_key(self.pepper, channel, user_id)
+        key = self.key_for(channel, user_id)
         async with self._locks.hold(key):
+            await self._move_rasa_conversation(key)
             turn = await self._handle(channel, user_id, key, raw, country_hint)
         try:  # anonymous counters for the NGO; never allowed to cost her the reply
             record_turn(self.handoff.engine, channel, turn.language, turn.topic, turn.escalate)

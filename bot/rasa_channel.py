@@ -63,6 +63,10 @@ class GatewayInput(InputChannel):
         async def erase(request: Request) -> HTTPResponse:
             return await self._erase(request)
 
+        @hook.route("/rename", methods=["POST"])
+        async def rename(request: Request) -> HTTPResponse:
+            return await self._rename(request)
+
         @hook.route("/webhook", methods=["POST"])
         async def receive(request: Request) -> HTTPResponse:
             if not self._authorised(request):
@@ -121,6 +125,39 @@ class GatewayInput(InputChannel):
             else:
                 return response.json({"error": f"erase not supported for {type(store).__name__}"}, status=501)
         return response.json({"erased": int(deleted)})
+
+    async def _rename(self, request: Request) -> HTTPResponse:
+        """Move a conversation to a new sender id (her pseudonym after a pepper rotation). If the
+        new id already has a conversation (she wrote while Rasa was away), the old one is dropped."""
+        refusal = self._refusal(request)
+        if refusal is not None:
+            return refusal
+        old, new = request.json["sender"], (request.json or {}).get("to")
+        if not isinstance(new, str) or not new or new == old:
+            return response.json({"error": "to is required"}, status=400)
+        agent = request.app.ctx.agent
+        store = agent.tracker_store
+        while hasattr(store, "_tracker_store"):  # unwrap Rasa's Awaitable/FailSafe wrappers
+            store = store._tracker_store
+        async with agent.lock_store.lock(old), agent.lock_store.lock(new):
+            if isinstance(store, SQLTrackerStore):
+                with store.session_scope() as session:
+                    events = session.query(store.SQLEvent)
+                    taken = events.filter(store.SQLEvent.sender_id == new).count()
+                    old_events = events.filter(store.SQLEvent.sender_id == old)
+                    moved = 0 if taken else old_events.update({store.SQLEvent.sender_id: new})
+                    if taken:
+                        old_events.delete()
+                    session.commit()
+            elif isinstance(store, InMemoryTrackerStore):
+                serialised = store.store.pop(old, None)
+                moved = 0
+                if serialised is not None and new not in store.store:
+                    store.store[new] = serialised  # events do not carry the sender id
+                    moved = 1
+            else:
+                return response.json({"error": f"rename not supported for {type(store).__name__}"}, status=501)
+        return response.json({"moved": int(moved)})
 
     def _authorised(self, request: Request) -> bool:
         return not self.token or hmac.compare_digest(request.headers.get("X-Gateway-Token", ""), self.token)

@@ -96,6 +96,11 @@ class RasaClient:
         body = await self._post(sender, "/webhooks/gateway/erase", {"sender": sender})
         return int(body.get("erased") or 0)
 
+    async def rename(self, old: str, new: str) -> int:
+        """Move her Rasa conversation to her new pseudonym (after a pepper rotation); events moved."""
+        body = await self._post(new, "/webhooks/gateway/rename", {"sender": old, "to": new})
+        return int(body.get("moved") or 0)
+
     async def ready(self) -> bool:
         for client in self._clients:
             try:

@@ -42,7 +42,6 @@ from bot.delivery import DeliveryFailed, OutboxWorker
 from bot.desk import CounsellorDesk, notify_overdue
 from bot.handoff import ACTIVE, AlreadyClaimed, Delivery, Escalation, NotAllowed, escalations, transcript
 from bot.pipeline import Pipeline, Turn
-from bot.profiles import user_key
 
 log = logging.getLogger(__name__)
 CHANNEL = "telegram"
@@ -252,7 +251,7 @@ class TelegramBot:
 
     # -- private chats ------------------------------------------------------------------------
     def _key(self, chat_id: int) -> str:
-        return user_key(self.pipeline.pepper, CHANNEL, str(chat_id))
+        return self.pipeline.key_for(CHANNEL, str(chat_id))
 
     def _language(self, chat_id: int) -> str:
         return self.pipeline.catalog.language(self.pipeline.profiles.get(self._key(chat_id)).language)

@@ -23,7 +23,6 @@ from bot.desk import notify_overdue
 from bot.handoff import Delivery
 from bot.locks import KeyedLocks
 from bot.pipeline import Pipeline
-from bot.profiles import user_key
 from bot.ratelimit import Buckets, Rate
 from bot.sms import segments
 from bot.sms.compose import SmsReply, compose
@@ -85,7 +84,7 @@ class SmsGateway:
         self._tasks: set[asyncio.Task[None]] = set()
 
     def key(self, phone: str) -> str:
-        return user_key(self.pipeline.pepper, CHANNEL, phone)
+        return self.pipeline.key_for(CHANNEL, phone)
 
     # -- inbound ------------------------------------------------------------------------------
     def web_app(self) -> web.Application:

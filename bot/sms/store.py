@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import logging
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -64,9 +65,11 @@ class InboxItem:
 
 
 class SmsStore:
-    def __init__(self, engine: sa.engine.Engine, pepper: str, clock: Any = time.time) -> None:
+    def __init__(
+        self, engine: sa.engine.Engine, pepper: str, clock: Any = time.time, previous_peppers: Sequence[str] = ()
+    ) -> None:
         self.engine = engine
-        self._cipher = address_cipher(pepper)
+        self._cipher = address_cipher(pepper, previous_peppers)
         self.clock = clock
 
     # -- inbox ------------------------------------------------------------------------------
