@@ -6,7 +6,7 @@ export TF_CPP_MIN_LOG_LEVEL := 3
 export PYTHONPATH := $(CURDIR)
 
 .DEFAULT_GOAL := help
-.PHONY: help setup train run counsellor validate lint test-stories pytest test eval eval-risk eval-risk-bot eval-semantic benchmark-semantic benchmark benchmark-telegram benchmark-sms benchmark-load sms clean
+.PHONY: help setup train run counsellor validate lint test-stories pytest test eval eval-risk eval-risk-bot eval-semantic benchmark-semantic benchmark benchmark-telegram benchmark-sms benchmark-load sms audit clean
 
 help: ## list the commands
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-19s %s\n", $$1, $$2}'
@@ -68,6 +68,10 @@ sms: train ## serve SMS (Kannel / Twilio: set SP_KANNEL_* or SP_TWILIO_*, see RE
 
 benchmark: train ## speed and memory table (training, load, latency, RSS)
 	$(PY) -m benchmarks.performance
+
+audit: ## known vulnerabilities of the pinned packages (pip-audit in its own venv; needs PyPI's advisory data)
+	python3 -m venv .audit-venv && .audit-venv/bin/pip install -q pip-audit
+	.audit-venv/bin/pip-audit --no-deps --disable-pip -r constraints.txt
 
 clean: ## remove models, local databases and results
 	rm -rf models/*.tar.gz var results .pytest_cache

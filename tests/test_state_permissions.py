@@ -105,3 +105,12 @@ def test_her_words_triggers_and_outgoing_texts_are_sealed_at_rest(tmp_path: Path
     assert [d.text for d in handoff.pending_deliveries("sms")] == ["stay where you are, help is on the way to red street"]
     with open_engine(url).connect() as conn:
         assert conn.execute(sa.select(escalations.c.triggers)).scalar_one().startswith("gAAAAA")
+
+
+def test_aiohttp_parses_requests_with_its_c_parser() -> None:
+    """The request-smuggling advisories of aiohttp 3.9.5 (the newest Rasa 3.6 allows) are in its
+    pure-Python parser: the public webhooks must run on the C (llhttp) parser (docs/security.md)."""
+    from aiohttp import http_parser
+
+    assert "AIOHTTP_NO_EXTENSIONS" not in os.environ
+    assert http_parser.HttpRequestParser.__module__ == "aiohttp._http_parser"
