@@ -545,14 +545,22 @@ class Handoff:
             )
 
     def pending_deliveries(
-        self, channel: str, limit: int = 50, max_attempts: int = GAVE_UP, lease_seconds: float | None = None
+        self,
+        channel: str,
+        limit: int = 50,
+        max_attempts: int = GAVE_UP,
+        lease_seconds: float | None = None,
+        user_key: str | None = None,
     ) -> list[Delivery]:
         """Unsent messages, oldest first (those that failed ``max_attempts`` times are left recorded).
 
         With ``lease_seconds``, only messages this process has leased: when several gateway
-        processes deliver from one database, each message is sent by one of them."""
+        processes deliver from one database, each message is sent by one of them. With
+        ``user_key``, only hers (a terminal chat serves one user)."""
         now = self.clock()
         condition = sa.and_(outbox.c.channel == channel, outbox.c.sent_at.is_(None), outbox.c.attempts < max_attempts)
+        if user_key is not None:
+            condition = sa.and_(condition, outbox.c.user_key == user_key)
         if lease_seconds is not None:
             condition = sa.and_(condition, sa.or_(outbox.c.lease_until.is_(None), outbox.c.lease_until < now))
         with self.engine.begin() as conn:

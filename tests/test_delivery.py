@@ -88,3 +88,15 @@ def test_two_workers_send_each_message_once(db_url: str) -> None:
 
     asyncio.run(both())
     assert sorted(channel.sent) == sorted(f"message {n}" for n in range(40))
+
+
+def test_a_worker_for_one_user_never_takes_another_users_messages(db_url: str) -> None:
+    """The terminal chat serves one user: it leases only her messages, so another terminal's
+    messages are not held back by its lease (and never shown in the wrong terminal)."""
+    handoff, channel, _, _ = _world(db_url, [])
+    handoff.queue_message("her", "fake", "addr-her", "for her")
+    handoff.queue_message("other", "fake", "addr-other", "for the other girl")
+    assert asyncio.run(OutboxWorker(handoff, channel, only_user="her").run_once()) == 1
+    assert channel.sent == ["for her"]
+    assert asyncio.run(OutboxWorker(handoff, channel, only_user="other").run_once()) == 1  # not leased away
+    assert channel.sent == ["for her", "for the other girl"]

@@ -49,12 +49,13 @@ class OutboxWorker:
     channel: OutboxChannel
     max_attempts: int = MAX_ATTEMPTS
     lease_seconds: float = LEASE_SECONDS
+    only_user: str | None = None  # a terminal chat delivers one user's messages, never another's
 
     async def run_once(self) -> int:
         """Send what is due; returns how many were delivered."""
         sent = 0
         due = self.handoff.pending_deliveries(
-            self.channel.name, max_attempts=self.max_attempts, lease_seconds=self.lease_seconds
+            self.channel.name, max_attempts=self.max_attempts, lease_seconds=self.lease_seconds, user_key=self.only_user
         )
         for delivery in due:
             try:
