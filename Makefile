@@ -6,7 +6,7 @@ export TF_CPP_MIN_LOG_LEVEL := 3
 export PYTHONPATH := $(CURDIR)
 
 .DEFAULT_GOAL := help
-.PHONY: help setup train run counsellor validate lint test-stories pytest test eval eval-risk eval-risk-bot eval-semantic benchmark-semantic benchmark benchmark-telegram benchmark-sms benchmark-load sms audit clean
+.PHONY: help setup train run counsellor validate lint test-stories pytest test eval eval-risk eval-risk-bot eval-semantic benchmark-semantic benchmark benchmark-telegram benchmark-sms benchmark-load sms audit translations clean
 
 help: ## list the commands
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-19s %s\n", $$1, $$2}'
@@ -72,6 +72,9 @@ benchmark: train ## speed and memory table (training, load, latency, RSS)
 audit: ## known vulnerabilities of the pinned packages (pip-audit in its own venv; needs PyPI's advisory data)
 	python3 -m venv .audit-venv && .audit-venv/bin/pip install -q pip-audit
 	.audit-venv/bin/pip-audit --no-deps --disable-pip -r constraints.txt
+
+translations: setup ## export the texts to translations/*.po, the sheet native reviewers open (docs/translation.md)
+	$(PY) -m bot content export
 
 clean: ## remove models, local databases and results
 	rm -rf models/*.tar.gz var results .pytest_cache

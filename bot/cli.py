@@ -10,11 +10,14 @@ import sys
 from contextlib import asynccontextmanager
 from typing import AsyncIterator
 
-from bot.config import Settings
+from bot.config import ROOT, Settings
 from bot.content import load_catalog
+from bot.content.po import add_arguments as add_content_arguments
+from bot.content.po import run as run_content
 from bot.db import open_engine
+from bot.delivery import OutboxWorker, SendingChannel
 from bot.desk import notify_overdue
-from bot.handoff import Handoff
+from bot.handoff import Delivery, Handoff
 from bot.hours import DutyHours
 from bot.langid import LanguageIdentifier
 from bot.pipeline import Pipeline, Turn
@@ -85,15 +88,19 @@ def print_turn(turn: Turn) -> list[str]:
     return payloads
 
 
-def deliver_local(pipeline: Pipeline, user: str, timeout_seconds: float) -> list[str]:
-    """Supervision tick of the local channel: timeout notices, then her queued messages."""
+async def deliver_local(pipeline: Pipeline, user: str, timeout_seconds: float) -> list[str]:
+    """Supervision tick of the terminal chat: timeout notices, then her queued messages, through
+    the same outbox worker (lease, attempts, dead letters) as Telegram and SMS."""
     notify_overdue(pipeline.handoff, pipeline.catalog, timeout_seconds)
-    shown = []
-    for delivery in pipeline.handoff.pending_deliveries(LOCAL_CHANNEL):
-        if delivery.address != user:
-            continue
+    shown: list[str] = []
+
+    async def show(delivery: Delivery) -> None:
         shown.append(delivery.text)
-        pipeline.handoff.mark_sent(delivery.id)
+
+    worker = OutboxWorker(
+        pipeline.handoff, SendingChannel(LOCAL_CHANNEL, show), only_user=pipeline.key_for(LOCAL_CHANNEL, user)
+    )
+    await worker.run_once()
     return shown
 
 
@@ -109,7 +116,7 @@ async def chat(settings: Settings, user: str) -> None:
         timeout = settings.claim_timeout_minutes * 60
         while True:
             done, _ = await asyncio.wait({reader}, timeout=1.0)
-            for text in deliver_local(pipeline, user, timeout):
+            for text in await deliver_local(pipeline, user, timeout):
                 print(f"\n{text}")
             await pipeline.retry_erasures()
             if not done:
@@ -355,6 +362,8 @@ def main(argv: list[str] | None = None) -> int:
     sub.add_parser("rasa", help="run one Rasa server in the foreground (production; SP_RASA_PORT)")
     sub.add_parser("actions", help="run one action server in the foreground (production; SP_ACTION_PORT)")
     sub.add_parser("counsellor", help="counsellor console (queue, claim, talk, release, close)", add_help=False)
+    content_cmd = sub.add_parser("content", help="texts as gettext PO files for translators: export / import")
+    add_content_arguments(content_cmd)
     argv = sys.argv[1:] if argv is None else argv
     if argv[:1] == ["counsellor"]:
         from bot.console import main as console_main
@@ -376,6 +385,8 @@ def main(argv: list[str] | None = None) -> int:
         return rotate_pepper(settings, args.rekey_only)
     if command == "db":
         return database(settings, args.action)
+    if command == "content":
+        return run_content(args, settings.data_dir / "content", ROOT / "translations")
     if command in ("rasa", "actions"):
         from bot.stack import exec_server
 
