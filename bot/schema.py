@@ -93,8 +93,8 @@ def head_revision() -> str:
 
 def all_tables() -> sa.MetaData:
     """The metadata with every table of every module (each module owns its tables)."""
-    import bot.channels.telegram
     import bot.channels.telegram_guard
+    import bot.channels.telegram_store
     import bot.erasure
     import bot.handoff
     import bot.profiles

@@ -19,7 +19,6 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
-import sqlalchemy as sa
 from aiohttp import web
 from telegram import InlineKeyboardButton, InlineKeyboardMarkup, Update
 from telegram import Message as TgMessage
@@ -35,12 +34,12 @@ from telegram.ext import (
 )
 
 from bot.channels.telegram_guard import PRESENT_STATUSES, GroupVerdict, MemberBook, judge
+from bot.channels.telegram_store import TelegramStore
 from bot.content import Message
 from bot.content.render import Renderer
-from bot.db import metadata
 from bot.delivery import DeliveryFailed, OutboxWorker
 from bot.desk import CounsellorDesk, notify_overdue
-from bot.handoff import ACTIVE, AlreadyClaimed, Delivery, Escalation, NotAllowed, escalations, transcript
+from bot.handoff import AlreadyClaimed, Delivery, Escalation, NotAllowed
 from bot.pipeline import Pipeline, Turn
 
 log = logging.getLogger(__name__)
@@ -48,34 +47,6 @@ CHANNEL = "telegram"
 GROUP_READER = "telegram-group"  # the identity the group relay reads transcripts under (audited)
 DELETE_WINDOW = 48 * 3600  # Telegram lets bots delete private-chat messages for 48 hours
 T = TypeVar("T")
-
-# Message ids we may delete on /erase (no text, no chat id: the chat id comes with /erase).
-sent_messages = sa.Table(
-    "telegram_messages",
-    metadata,
-    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
-    sa.Column("user_key", sa.String(64), nullable=False, index=True),
-    sa.Column("message_id", sa.BigInteger, nullable=False),
-    sa.Column("at", sa.Float, nullable=False),
-    sqlite_autoincrement=True,  # ids are never reused (SQLite reuses the largest rowid otherwise)
-)
-# Which group message belongs to which escalation (cards and relayed lines), and relay progress.
-group_messages = sa.Table(
-    "telegram_group_messages_v2",
-    metadata,
-    sa.Column("chat_id", sa.BigInteger, primary_key=True),
-    sa.Column("message_id", sa.BigInteger, primary_key=True),
-    sa.Column("escalation_id", sa.Integer, nullable=False, index=True),
-    sa.Column("is_card", sa.Boolean, nullable=False, default=False),
-)
-relay_progress = sa.Table(
-    "telegram_relay_progress",
-    metadata,
-    sa.Column("escalation_id", sa.Integer, primary_key=True),
-    sa.Column("last_line_id", sa.Integer, nullable=False, default=0),
-    sa.Column("lease_until", sa.Float),  # a gateway is relaying this case's new lines (several run)
-)
-RELAY_LEASE_SECONDS = 60.0
 
 
 PRUNE_ABOVE = 1000  # chats remembered before quiet ones are forgotten
@@ -164,6 +135,7 @@ class TelegramBot:
         self.pipeline = pipeline
         self.desk = desk
         self.handoff = pipeline.handoff
+        self.store = TelegramStore(self.handoff.engine)  # this channel's own tables
         self.render = Renderer(pipeline.catalog)
         self.limiter = RateLimiter(config.rate_limit, config.rate_window)
         self._supervisor: asyncio.Task[None] | None = None
@@ -215,23 +187,7 @@ class TelegramBot:
         (a gateway died between taking the announcement and posting it). A case that has its
         card is not posted again, so starting a second gateway does not repeat every card."""
         chat = self.config.counsellor_chat
-        if chat is None:
-            return 0
-        has_card = (
-            sa.select(group_messages.c.message_id)
-            .where(
-                group_messages.c.chat_id == chat,
-                group_messages.c.escalation_id == escalations.c.id,
-                group_messages.c.is_card.is_(True),
-            )
-            .exists()
-        )
-        with self.handoff.engine.begin() as conn:
-            return int(
-                conn.execute(
-                    escalations.update().where(escalations.c.status == "open", ~has_card).values(notified_at=None)
-                ).rowcount
-            )
+        return 0 if chat is None else self.store.reannounce_missing_cards(chat)
 
     async def stop_supervisor(self) -> None:
         if self._supervisor is not None:
@@ -429,13 +385,7 @@ class TelegramBot:
     async def _erase(self, chat_id: int) -> None:
         """Quick exit: delete what Telegram allows (48 h) and forget her on our side."""
         key = self._key(chat_id)
-        horizon = time.time() - DELETE_WINDOW
-        with self.handoff.engine.begin() as conn:
-            rows = conn.execute(
-                sa.select(sent_messages.c.message_id, sent_messages.c.at).where(sent_messages.c.user_key == key)
-            )
-            ids = sorted({r.message_id for r in rows if r.at >= horizon})
-            conn.execute(sent_messages.delete().where(sent_messages.c.user_key == key))
+        ids = self.store.take_sent(key, newer_than=time.time() - DELETE_WINDOW)
         # Her data first, whatever Telegram answers: erasure must not depend on its API.
         profile = self.pipeline.profiles.get(key)
         turn = await self.pipeline.erase(profile)
@@ -462,8 +412,7 @@ class TelegramBot:
         self._application = application
 
     def _remember(self, chat_id: int, message_id: int) -> None:
-        with self.handoff.engine.begin() as conn:
-            conn.execute(sent_messages.insert().values(user_key=self._key(chat_id), message_id=message_id, at=time.time()))
+        self.store.remember_sent(self._key(chat_id), message_id)
 
     async def _send(self, chat_id: int, reply: Message) -> TgMessage:
         markup = (
@@ -516,35 +465,12 @@ class TelegramBot:
             except Exception:
                 self.handoff.untake_notification(escalation.id)
                 raise
-            self._record_group_message(sent.message_id, escalation.id, is_card=True)
-            with self.handoff.engine.begin() as conn:
-                last = conn.execute(sa.select(sa.func.max(transcript.c.id))).scalar()
-                conn.execute(relay_progress.delete().where(relay_progress.c.escalation_id == escalation.id))
-                conn.execute(relay_progress.insert().values(escalation_id=escalation.id, last_line_id=last or 0))
+            self.store.record_group_message(chat, sent.message_id, escalation.id, is_card=True)
+            self.store.start_relay(escalation.id)
             self.handoff.mark_notified(escalation.id)
 
-    def _record_group_message(self, message_id: int, escalation_id: int, is_card: bool = False) -> None:
-        chat = self.config.counsellor_chat
-        with self.handoff.engine.begin() as conn:
-            key = (group_messages.c.chat_id == chat) & (group_messages.c.message_id == message_id)
-            conn.execute(group_messages.delete().where(key))  # ids restart if the group is re-created
-            conn.execute(
-                group_messages.insert().values(
-                    chat_id=chat, message_id=message_id, escalation_id=escalation_id, is_card=is_card
-                )
-            )
-
     def _card_of(self, escalation_id: int) -> int | None:
-        with self.handoff.engine.connect() as conn:
-            return conn.execute(
-                sa.select(group_messages.c.message_id)
-                .where(
-                    group_messages.c.chat_id == self.config.counsellor_chat,
-                    group_messages.c.escalation_id == escalation_id,
-                    group_messages.c.is_card.is_(True),
-                )
-                .order_by(group_messages.c.message_id.desc())
-            ).scalar()
+        return self.store.card_of(self.config.counsellor_chat, escalation_id)
 
     async def _relay_to_group(self) -> None:
         """Her new messages (any channel) go to the group, as replies to the case's card - only
@@ -552,15 +478,12 @@ class TelegramBot:
         chat = self.config.counsellor_chat
         if chat is None or not self.verdict.safe:
             return
-        with self.handoff.engine.connect() as conn:
-            progress = {r.escalation_id: r.last_line_id for r in conn.execute(sa.select(relay_progress))}
-        for escalation_id in progress:
+        for escalation_id in self.store.relayed_cases():
             escalation = self.handoff.get(escalation_id)
             if escalation is None or not escalation.active:
-                with self.handoff.engine.begin() as conn:
-                    conn.execute(relay_progress.delete().where(relay_progress.c.escalation_id == escalation_id))
+                self.store.stop_relay(escalation_id)
                 continue
-            last_id = self._lease_relay(escalation_id)
+            last_id = self.store.lease_relay(escalation_id)
             if last_id is None:
                 continue  # another gateway is relaying this case right now
             try:
@@ -571,39 +494,10 @@ class TelegramBot:
                     if line.sender == "user":
                         text = f"#{escalation_id} she: {line.text}"
                         sent = await with_retries(self._bot.send_message, chat, text, reply_to_message_id=card)
-                        self._record_group_message(sent.message_id, escalation_id)
-                    with self.handoff.engine.begin() as conn:  # the position moves line by line
-                        conn.execute(
-                            relay_progress.update()
-                            .where(relay_progress.c.escalation_id == escalation_id)
-                            .values(last_line_id=line.id)
-                        )
+                        self.store.record_group_message(chat, sent.message_id, escalation_id)
+                    self.store.relayed(escalation_id, line.id)  # the position moves line by line
             finally:
-                with self.handoff.engine.begin() as conn:
-                    conn.execute(
-                        relay_progress.update()
-                        .where(relay_progress.c.escalation_id == escalation_id)
-                        .values(lease_until=None)
-                    )
-
-    def _lease_relay(self, escalation_id: int) -> int | None:
-        """Take the case's relay position for this gateway (one conditional UPDATE); its last
-        relayed line id, or None when another gateway holds it. A dead gateway's lease expires."""
-        now = time.time()
-        free = sa.or_(relay_progress.c.lease_until.is_(None), relay_progress.c.lease_until < now)
-        with self.handoff.engine.begin() as conn:
-            won = conn.execute(
-                relay_progress.update()
-                .where(relay_progress.c.escalation_id == escalation_id, free)
-                .values(lease_until=now + RELAY_LEASE_SECONDS)
-            ).rowcount
-            if won != 1:
-                return None
-            return int(
-                conn.execute(
-                    sa.select(relay_progress.c.last_line_id).where(relay_progress.c.escalation_id == escalation_id)
-                ).scalar_one()
-            )
+                self.store.release_relay(escalation_id)
 
     async def _claim_button(self, update: Update, escalation_id: int) -> None:
         query = update.callback_query
@@ -631,12 +525,7 @@ class TelegramBot:
         replied = message.reply_to_message
         if replied is None:
             return None
-        with self.handoff.engine.connect() as conn:
-            return conn.execute(
-                sa.select(group_messages.c.escalation_id).where(
-                    group_messages.c.chat_id == message.chat_id, group_messages.c.message_id == replied.message_id
-                )
-            ).scalar()
+        return self.store.escalation_of(message.chat_id, replied.message_id)
 
     async def on_group_message(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
         """Counsellors: reply to a case to write to her; /release N, /close N outcome, /queue."""
@@ -710,22 +599,8 @@ class TelegramBot:
         line can never reach whoever gets a later case, and the counsellors are told - without
         her words."""
         chat = self.config.counsellor_chat
-        with self.handoff.engine.begin() as conn:
-            alive = sa.select(escalations.c.id).where(
-                escalations.c.id == group_messages.c.escalation_id, escalations.c.status.in_(ACTIVE)
-            )
-            erased = ~sa.exists().where(escalations.c.id == group_messages.c.escalation_id)
-            rows = conn.execute(
-                sa.select(group_messages.c.escalation_id, group_messages.c.message_id, erased.label("erased")).where(
-                    ~sa.exists(alive)
-                )
-            ).all()
-            if not rows:
-                return
-            ids = sorted({r.escalation_id for r in rows})
-            conn.execute(group_messages.delete().where(group_messages.c.escalation_id.in_(ids)))
-            conn.execute(relay_progress.delete().where(relay_progress.c.escalation_id.in_(ids)))
-        if chat is None:
+        rows = self.store.take_ended_cases()
+        if not rows or chat is None:
             return
         messages = sorted({r.message_id for r in rows})
         for start in range(0, len(messages), 100):

@@ -1,0 +1,71 @@
+"""The Telegram channel's tables (bot/channels/telegram_store.py), on SQLite and PostgreSQL: one
+relay lease per case across gateways, group messages map to a case only while it is active, and
+/erase forgets her message ids."""
+
+from __future__ import annotations
+
+import sqlalchemy as sa
+
+from bot.channels.telegram_store import TelegramStore
+from bot.db import open_engine
+from bot.handoff import Handoff, escalations
+from tests.conftest import Clock
+
+GROUP = -100
+
+
+def _case(handoff: Handoff, user: str) -> int:
+    escalation, _ = handoff.escalate(
+        user_key=user, channel="telegram", address="1", language="en", country="TH",
+        risk_level="urgent", risk_category="locked_in", triggers=(), message="words",
+    )  # fmt: skip
+    return escalation.id
+
+
+def test_one_gateway_relays_a_case_at_a_time_and_a_dead_ones_lease_expires(db_url: str) -> None:
+    clock = Clock()
+    engine = open_engine(db_url)
+    handoff = Handoff(engine, "p" * 40, ["c"], clock=clock)
+    first, second = TelegramStore(engine, clock=clock), TelegramStore(engine, clock=clock)
+    case = _case(handoff, "her")
+    first.start_relay(case)
+    assert first.relayed_cases() == [case]
+    start = first.lease_relay(case)
+    assert start is not None and second.lease_relay(case) is None  # held by the first gateway
+    first.relayed(case, start + 1)
+    clock.now += 61  # the first gateway died holding the lease
+    assert second.lease_relay(case) == start + 1  # the second goes on from the last line relayed
+    second.release_relay(case)
+    assert first.lease_relay(case) == start + 1
+
+
+def test_group_messages_belong_to_a_case_only_while_it_is_active(db_url: str) -> None:
+    engine = open_engine(db_url)
+    handoff = Handoff(engine, "p" * 40, ["c"])
+    store = TelegramStore(engine)
+    open_case, erased_case = _case(handoff, "a"), _case(handoff, "b")
+    store.record_group_message(GROUP, 10, open_case, is_card=True)
+    store.record_group_message(GROUP, 11, open_case)
+    store.record_group_message(GROUP, 20, erased_case, is_card=True)
+    store.start_relay(erased_case)
+    assert store.card_of(GROUP, open_case) == 10 and store.escalation_of(GROUP, 11) == open_case
+    assert store.reannounce_missing_cards(GROUP) == 0  # both cards reached the group
+    handoff.erase_user("b")
+    with engine.connect() as conn:
+        assert conn.execute(sa.select(escalations.c.id).where(escalations.c.id == erased_case)).first() is None
+    ended = store.take_ended_cases()
+    assert [(e.escalation_id, e.message_id, e.erased) for e in ended] == [(erased_case, 20, True)]
+    assert store.escalation_of(GROUP, 20) is None and store.relayed_cases() == []  # a reply reaches no one
+    assert store.escalation_of(GROUP, 11) == open_case and store.take_ended_cases() == []
+
+
+def test_erase_forgets_every_message_id_and_returns_the_deletable_ones(db_url: str) -> None:
+    clock = Clock()
+    store = TelegramStore(open_engine(db_url), clock=clock)
+    store.remember_sent("her", 1)
+    clock.now += 49 * 3600
+    store.remember_sent("her", 2)
+    store.remember_sent("other", 3)
+    assert store.take_sent("her", newer_than=clock.now - 48 * 3600) == [2]  # 1 is too old to delete
+    assert store.take_sent("her", newer_than=0) == []  # forgotten, both
+    assert store.take_sent("other", newer_than=0) == [3]
