@@ -18,10 +18,9 @@ from aiohttp import web
 
 from bot.content.catalog import fold
 from bot.content.render import Message
-from bot.delivery import DeliveryFailed, OutboxWorker, SendingChannel
+from bot.delivery import DeliveryFailed, InboxWorker, OutboxWorker, SendingChannel
 from bot.desk import notify_overdue
 from bot.handoff import Delivery
-from bot.locks import KeyedLocks
 from bot.pipeline import Pipeline
 from bot.ratelimit import Buckets, Rate
 from bot.sms import segments
@@ -78,10 +77,8 @@ class SmsGateway:
             self.handoff, SendingChannel(CHANNEL, self.send_delivery), max_attempts=self.settings.max_attempts
         )
         self.render = pipeline.render
-        self._wake = asyncio.Event()
-        self._in_flight: set[int] = set()
-        self._user_locks = KeyedLocks()
-        self._tasks: set[asyncio.Task[None]] = set()
+        self.inbox = InboxWorker(self.store, self._process_item, "sms")
+        self._wake = self.inbox.wake
 
     def key(self, phone: str) -> str:
         return self.pipeline.key_for(CHANNEL, phone)
@@ -121,29 +118,10 @@ class SmsGateway:
 
     async def drain_inbox(self) -> int:
         """Start processing every waiting inbound SMS; returns how many were started."""
-        started = 0
-        for item in self.store.claim():
-            if item.id in self._in_flight:
-                continue
-            self._in_flight.add(item.id)
-            task = asyncio.create_task(self._process_in_order(item))
-            self._tasks.add(task)
-            task.add_done_callback(self._tasks.discard)
-            started += 1
-        return started
+        return self.inbox.drain()
 
-    async def _process_in_order(self, item: InboxItem) -> None:
-        try:
-            async with self._user_locks.hold(item.user_key):  # FIFO: one number's messages in order
-                await self.process(item)
-                self.store.done(item.id)
-            self._wake.set()  # her next message (if any) can be claimed now
-        except Exception as error:  # noqa: BLE001 - stays in the inbox and is tried again after a backoff
-            log.error("sms processing failed: %s", type(error).__name__, exc_info=error)
-            if self.store.failed(item.id, type(error).__name__):
-                log.error("sms message given up after repeated failures (dead letter, id=%s)", item.id)
-        finally:
-            self._in_flight.discard(item.id)
+    async def _process_item(self, item: InboxItem) -> None:
+        await self.process(item)  # late-bound: a subclass or a test may replace ``process``
 
     async def process(self, item: InboxItem) -> None:
         """One inbound SMS -> keywords or the pipeline -> at most one reply in the outbox."""
@@ -293,8 +271,7 @@ class SmsGateway:
                 await asyncio.wait_for(self._wake.wait(), timeout=self.settings.poll_interval)
             except asyncio.TimeoutError:
                 pass
-        if self._tasks:
-            await asyncio.wait(set(self._tasks), timeout=30)
+        await self.inbox.finish()
         await self.deliver()
 
     async def close(self) -> None:

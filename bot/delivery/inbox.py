@@ -1,0 +1,85 @@
+"""The inbox worker: durable inbound messages, each processed once, one user's in order.
+
+A channel whose provider cannot wait for the answer (SMS: Kannel and Twilio want their 200 at
+once) writes every inbound message to an inbox table before acknowledging it. This worker
+claims waiting rows with the store's conditional UPDATE (so of several gateway processes on one
+database exactly one gets a row), processes them concurrently across users but strictly in
+order for one user, marks them done, and on failure backs off and finally dead-letters them
+(the store decides; a dead letter never blocks anyone else's messages).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Awaitable, Callable
+from typing import Generic, Protocol, TypeVar
+
+from bot.locks import KeyedLocks
+
+log = logging.getLogger(__name__)
+
+
+class InboxItem(Protocol):
+    @property
+    def id(self) -> int: ...
+
+    @property
+    def user_key(self) -> str: ...
+
+
+Item = TypeVar("Item", bound=InboxItem)
+
+
+class InboxStore(Protocol[Item]):
+    def claim(self) -> list[Item]:
+        """Lease waiting rows for this process (conditional UPDATE); a user's older row first."""
+        ...
+
+    def done(self, item_id: int) -> None: ...
+
+    def failed(self, item_id: int, error: str) -> bool:
+        """Back off, or give up (True: dead-lettered)."""
+        ...
+
+
+class InboxWorker(Generic[Item]):
+    def __init__(self, store: InboxStore[Item], process: Callable[[Item], Awaitable[None]], name: str) -> None:
+        self.store = store
+        self.process = process
+        self.name = name
+        self.wake = asyncio.Event()  # set when a user's next message may be claimed now
+        self._in_flight: set[int] = set()
+        self._user_locks = KeyedLocks()
+        self._tasks: set[asyncio.Task[None]] = set()
+
+    def drain(self) -> int:
+        """Start processing every row this process could claim; returns how many were started."""
+        started = 0
+        for item in self.store.claim():
+            if item.id in self._in_flight:
+                continue
+            self._in_flight.add(item.id)
+            task = asyncio.create_task(self._process_in_order(item))
+            self._tasks.add(task)
+            task.add_done_callback(self._tasks.discard)
+            started += 1
+        return started
+
+    async def _process_in_order(self, item: Item) -> None:
+        try:
+            async with self._user_locks.hold(item.user_key):  # FIFO: one user's messages in order
+                await self.process(item)
+                self.store.done(item.id)
+            self.wake.set()  # her next message (if any) can be claimed now
+        except Exception as error:  # noqa: BLE001 - stays in the inbox and is tried again after a backoff
+            log.error("%s processing failed: %s", self.name, type(error).__name__, exc_info=error)
+            if self.store.failed(item.id, type(error).__name__):
+                log.error("%s message given up after repeated failures (dead letter, id=%s)", self.name, item.id)
+        finally:
+            self._in_flight.discard(item.id)
+
+    async def finish(self, timeout: float = 30.0) -> None:
+        """Let the messages in flight finish (graceful stop)."""
+        if self._tasks:
+            await asyncio.wait(set(self._tasks), timeout=timeout)
