@@ -9,8 +9,10 @@ it is stamped at the baseline; later revisions then apply as on any database.
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import threading
+from collections.abc import Iterator
 from pathlib import Path
 
 import sqlalchemy as sa
@@ -77,7 +79,7 @@ BASELINE_COLUMNS: dict[str, list[str]] = {
     "telegram_relay_progress": ["escalation_id", "last_line_id", "lease_until"],
 }
 # Alembic's `context` is module-global: two threads of one process must not migrate at once
-# (processes are serialised by the database: an advisory lock on PostgreSQL, SQLite's write lock).
+# (processes are serialised by an advisory lock on PostgreSQL, a file lock beside a SQLite file).
 _MIGRATING = threading.Lock()
 
 
@@ -126,8 +128,29 @@ def upgrade(engine: sa.engine.Engine, revision: str = "head") -> str | None:
     """Migrate to ``revision`` (serialised between processes on PostgreSQL); returns the revision."""
     if revision == "head" and current_revision(engine) == head_revision():
         return head_revision()  # the common case at every start: nothing to do, no Alembic run
-    with _MIGRATING:
+    with _MIGRATING, _sqlite_file_lock(engine):
         return _upgrade(engine, revision)
+
+
+@contextlib.contextmanager
+def _sqlite_file_lock(engine: sa.engine.Engine) -> Iterator[None]:
+    """Processes migrating one SQLite file take turns (PostgreSQL has its advisory lock).
+
+    SQLite's write lock covers one statement, not the migration: two processes starting on a
+    fresh file both saw no tables and the second failed with "table ... already exists"."""
+    database = engine.url.database if engine.dialect.name == "sqlite" else None
+    if not database or database == ":memory:":
+        yield
+        return
+    import fcntl
+    import os
+
+    descriptor = os.open(f"{database}.migrating", os.O_CREAT | os.O_RDWR, 0o600)
+    try:
+        fcntl.flock(descriptor, fcntl.LOCK_EX)  # released when closed, also if the process dies
+        yield
+    finally:
+        os.close(descriptor)
 
 
 def _upgrade(engine: sa.engine.Engine, revision: str) -> str | None:
