@@ -28,7 +28,7 @@ def test_compose_describes_the_scaled_out_topology() -> None:
 
 def test_kannel_template_renders_with_the_safety_settings(tmp_path: Path) -> None:
     conf = render("http://127.0.0.1:8090", "key", "user", "pw", "admin", tmp_path, tmp_path)
-    assert "mo-recode = true" in conf and "log-level = 2" in conf and "key=key" in conf
+    assert "mo-recode = true" in conf and "log-level = 2" in conf and "kannel:key@" in conf
     assert "{" not in conf.replace("%", "")  # every placeholder filled
 
 

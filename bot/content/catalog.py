@@ -32,6 +32,10 @@ RIGHT_CODES = (
     "reintegration",
 )
 FEE_RULES = ("prohibited", "capped", "allowed", "unknown")
+# Whom the facts advise to be careful with the police (a country's `police_caution.applies_to`):
+# everyone (Myanmar), or foreigners - girls whose language is not the country's own (Thailand put
+# foreign victims in immigration detention). The bot never asks about her papers.
+POLICE_CAUTIONS = ("everyone", "foreigners")
 
 
 @dataclass(frozen=True)
@@ -66,7 +70,9 @@ class Organisation:
     services: tuple[str, ...]
     source: str
     confidence: str
-    contact: str | None = None
+    contact: str | None = None  # address, phone, e-mail or website, as the reference gives it
+    hotline: str | None = None  # a number of the country's hotlines that the organisation runs
+    website: str | None = None  # its own site, where the reference's source is that site
 
 
 @dataclass(frozen=True)
@@ -88,6 +94,7 @@ class Country:
     # a translated caution shown with her urgent reply (e.g. where the authorities have punished
     # victims); the content key names the text, the facts file holds its source
     caution_key: str | None = None
+    police_caution: str | None = None  # one of POLICE_CAUTIONS, where the facts advise it
 
     def name(self, language: str) -> str:
         return self.names.get(language) or self.names[FALLBACK_LANGUAGE]
@@ -105,6 +112,27 @@ class Country:
     def emergency_hotlines(self, language: str | None = None) -> list[Hotline]:
         """The shown emergency and police lines, in display order."""
         return [h for h in self.shown_hotlines(language) if h.emergency]
+
+    def cautions_against_police(self, home_country: str | None) -> bool:
+        """Whether advice for her must not send her to the police: the facts say so for everyone
+        here, or for foreigners and her language's country (``home_country``) is another one."""
+        if self.police_caution == "everyone":
+            return True
+        return self.police_caution == "foreigners" and home_country != self.code
+
+    def contact_of(self, organisation: Organisation) -> str | None:
+        """How she can reach ``organisation``: its contact, a hotline it runs that is shown, or its
+        website; None if the facts hold none (such an organisation is not shown)."""
+        if organisation.contact:
+            return organisation.contact
+        if organisation.hotline and any(h.number == organisation.hotline for h in self.shown_hotlines()):
+            return organisation.hotline
+        return organisation.website
+
+    def reachable_organisations(self, services: frozenset[str]) -> list[Organisation]:
+        """The organisations offering any of ``services`` that she can contact, confirmed first."""
+        orgs = [o for o in self.organisations if services & set(o.services) and self.contact_of(o)]
+        return sorted(orgs, key=lambda o: o.confidence == "low")
 
 
 @dataclass(frozen=True)
@@ -196,6 +224,7 @@ def _country(raw: dict[str, Any]) -> Country:
     fees = recruitment.get("fees") or {}
     main_law = law.get("main_law") or {}
     note = raw.get("context_note") or {}
+    police = raw.get("police_caution") or {}
     return Country(
         code=raw["country"],
         names=dict(raw["names"]),
@@ -229,12 +258,15 @@ def _country(raw: dict[str, Any]) -> Country:
                 source=o["source"],
                 confidence=o["confidence"],
                 contact=o.get("contact"),
+                hotline=str(o["hotline"]) if o.get("hotline") else None,
+                website=o.get("website"),
             )
             for o in raw.get("ngos") or []
             if o.get("confidence") in shown
         ),
         context_note=note.get("text"),
         caution_key=note.get("content_key"),
+        police_caution=police.get("applies_to"),
     )
 
 

@@ -79,6 +79,12 @@ PURPOSES = {
     "caution_state_services": "A warning shown where the authorities have punished victims.",
     "no_confirmed_emergency": "Said where no police or emergency number could be confirmed.",
     "online_relationship": "Grooming and sextortion online ('lover-boy' trick).",
+    "photos_not_your_fault": "Follows online_relationship: if she already sent photos, it is not her fault, help "
+    "exists, and sharing them (or threatening to) is a crime. Never blame her.",
+    "legal_aid_general_cautious": "Legal-aid advice where going to the police may not be safe for her (Myanmar; a "
+    "foreign girl in Thailand): never mention the police.",
+    "flag_visa": "The tourist-visa red flag: she would have no legal protection. Do not call her the one who "
+    "works illegally.",
     "erased": "Confirms that /erase (SMS: ERASE) deleted her data.",
     "erased_pending": "Confirms /erase when one part will be deleted a few minutes later.",
 }

@@ -28,7 +28,8 @@ SIMPLE_ANSWERS = {
     "bot_identity": ("bot_identity",),
     "privacy": ("privacy",),
     "recruitment_tactics": ("recruitment_tactics",),
-    "online_relationship": ("online_relationship",),
+    # if she already sent photos: not her fault, help exists, sharing them is a crime
+    "online_relationship": ("online_relationship", "photos_not_your_fault"),
     "marriage_offer": ("marriage_offer",),
     "modelling_offer": ("modelling_offer",),
 }
@@ -169,15 +170,21 @@ class Renderer:
         return "\n" + self.t("safety_net", language, number=emergency[0].number)
 
     def organisations(self, country: Country, services: frozenset[str], language: str) -> list[str]:
-        orgs = [o for o in country.organisations if services & set(o.services)]
-        orgs.sort(key=lambda o: o.confidence == "low")  # confirmed first; low confidence marked *
-        lines = [
-            f"• {o.name}{'*' if o.confidence == 'low' else ''}" + (f" - {o.contact}" if o.contact else "")
-            for o in orgs[:MAX_ORGANISATIONS]
-        ]
-        if any(o.confidence == "low" for o in orgs[:MAX_ORGANISATIONS]):
+        """Organisations she can contact (one without a contact is not shown), confirmed first;
+        low confidence marked *."""
+        orgs = country.reachable_organisations(services)[:MAX_ORGANISATIONS]
+        lines = [f"• {o.name}{'*' if o.confidence == 'low' else ''} - {country.contact_of(o)}" for o in orgs]
+        if any(o.confidence == "low" for o in orgs):
             lines.append(self.t("note_unconfirmed", language))
         return lines
+
+    def legal_aid_key(self, language: str, country: Country | None) -> str:
+        """The legal-aid advice: it sends her to the police, except where the facts advise caution
+        about the police for her (Myanmar; a foreign girl in Thailand) - then the embassy, a
+        legal-aid organisation and the counsellor here."""
+        if country is not None and country.cautions_against_police(self.catalog.default_country(language)):
+            return "legal_aid_general_cautious"
+        return "legal_aid_general"
 
     # --- answers -----------------------------------------------------------------
     def greet(self, language: str) -> list[Message]:
@@ -202,9 +209,9 @@ class Renderer:
         if intent not in COUNTRY_INTENTS:
             text = self.t("nlu_fallback", language) + self.safety_net(language, country_code)
             return [Message(text, self.menu_buttons(language))]
-        messages = self.general_part(intent, language)
         code = country_code or self.catalog.default_country(language)
         country = self.catalog.countries.get(code or "")
+        messages = self.general_part(intent, language, country)
         if country is None:
             if intent in ("danger", "get_help"):
                 messages.append(Message(self.emergency_numbers_everywhere(language)))
@@ -220,12 +227,12 @@ class Renderer:
             )
         return messages
 
-    def general_part(self, intent: str, language: str) -> list[Message]:
+    def general_part(self, intent: str, language: str, country: Country | None = None) -> list[Message]:
         keys = {
             "danger": ["danger"],
             "warning_signs": ["warning_signs", "warning_signs_what_to_do"],
             "legal_rights": ["legal_rights_general"],
-            "legal_aid": ["legal_aid_general"],
+            "legal_aid": [self.legal_aid_key(language, country)],
             "life_skills": ["life_skills"],
             "safe_migration": ["safe_migration"],
             "get_help": [],
