@@ -362,6 +362,7 @@ def main(argv: list[str] | None = None) -> int:
     sub.add_parser("rasa", help="run one Rasa server in the foreground (production; SP_RASA_PORT)")
     sub.add_parser("actions", help="run one action server in the foreground (production; SP_ACTION_PORT)")
     sub.add_parser("counsellor", help="counsellor console (queue, claim, talk, release, close)", add_help=False)
+    sub.add_parser("desk", help="counsellors' web desk; `desk add-user NAME --role ...` (docs/desk.md)", add_help=False)
     content_cmd = sub.add_parser("content", help="texts as gettext PO files for translators: export / import")
     add_content_arguments(content_cmd)
     argv = sys.argv[1:] if argv is None else argv
@@ -370,6 +371,11 @@ def main(argv: list[str] | None = None) -> int:
 
         logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
         return console_main(argv[1:])
+    if argv[:1] == ["desk"]:
+        from bot.webdesk.app import main as desk_main
+
+        logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+        return desk_main(argv[1:])
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
     settings = Settings()

@@ -96,6 +96,22 @@ class Settings:
     # Privacy: conversations are deleted or anonymised after this many days (open cases excepted).
     retention_days: float = field(default_factory=lambda: float(_env("SP_RETENTION_DAYS", "90")))
 
+    # The counsellors' web desk (python -m bot desk; docs/desk.md). Cookies are Secure unless
+    # SP_DESK_SECURE_COOKIES=false, which the desk accepts only on a loopback address (local http).
+    desk_listen: str = field(default_factory=lambda: _env("SP_DESK_LISTEN", "127.0.0.1:8088"))
+    desk_secure_cookies: bool = field(
+        default_factory=lambda: _env("SP_DESK_SECURE_COOKIES", "true").lower() not in ("0", "false", "no", "off")
+    )
+    # behind the TLS proxy: take the client address (login rate limit) from X-Forwarded-For
+    desk_trust_forwarded: bool = field(
+        default_factory=lambda: _env("SP_DESK_TRUST_FORWARDED", "false").lower() in ("1", "true", "yes")
+    )
+    desk_idle_minutes: float = field(default_factory=lambda: float(_env("SP_DESK_IDLE_MINUTES", "30")))
+    desk_session_hours: float = field(default_factory=lambda: float(_env("SP_DESK_SESSION_HOURS", "12")))
+    desk_max_failures: int = field(default_factory=lambda: int(_env("SP_DESK_MAX_FAILURES", "5")))
+    desk_lockout_minutes: float = field(default_factory=lambda: float(_env("SP_DESK_LOCKOUT_MINUTES", "15")))
+    desk_login_rate: str = field(default_factory=lambda: _env("SP_DESK_LOGIN_RATE", "20/300"))
+
     # One Rasa server by default (the local one); several, comma-separated, share the tracker store.
     rasa_urls: str = field(default_factory=lambda: _env("SP_RASA_URL", ""))
 

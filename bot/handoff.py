@@ -343,14 +343,16 @@ class Handoff:
             row = conn.execute(sa.select(escalations).where(escalations.c.id == escalation_id)).first()
         return self._row(row) if row else None
 
-    def queue(self, counsellor: str) -> list[Escalation]:
-        """Open and claimed escalations, urgent first, oldest first."""
+    def queue(self, counsellor: str, audit: bool = True) -> list[Escalation]:
+        """Open and claimed escalations, urgent first, oldest first. ``audit=False`` for a live
+        view that redraws itself (the web desk's updates), which is not a person reading."""
         self._check_counsellor(counsellor)
         with self.engine.begin() as conn:
             rows = conn.execute(
                 sa.select(escalations).where(escalations.c.status.in_(ACTIVE)).order_by(escalations.c.created_at)
             ).all()
-            self._audit(conn, counsellor, "view_queue", None)
+            if audit:
+                self._audit(conn, counsellor, "view_queue", None)
         items = [self._row(r) for r in rows]
         return sorted(items, key=lambda e: (e.risk_level != "urgent", e.created_at))
 
@@ -387,6 +389,30 @@ class Handoff:
                 record_claim_wait(conn, now - float(created.scalar_one()), now)
         if not won:
             raise AlreadyClaimed(f"escalation {escalation_id} is not open")
+        escalation = self.get(escalation_id)
+        assert escalation is not None
+        return escalation
+
+    def transfer(self, counsellor: str, escalation_id: int, to: str) -> Escalation:
+        """Hand a claimed case from its owner to another allow-listed counsellor (who accepted it):
+        one conditional UPDATE, so the case still has exactly one owner at every moment."""
+        self._check_counsellor(to, escalation_id)
+        self._owned(counsellor, escalation_id)
+        with self.engine.begin() as conn:
+            moved = conn.execute(
+                escalations.update()
+                .where(
+                    escalations.c.id == escalation_id,
+                    escalations.c.status == CLAIMED,
+                    escalations.c.counsellor == counsellor,
+                )
+                .values(counsellor=to)
+            ).rowcount
+            self._audit(conn, counsellor, "transfer_out" if moved else "transfer_refused", escalation_id)
+            if moved:
+                self._audit(conn, to, "transfer_in", escalation_id)
+        if not moved:
+            raise AlreadyClaimed(f"escalation {escalation_id} is no longer held by {counsellor!r}")
         escalation = self.get(escalation_id)
         assert escalation is not None
         return escalation

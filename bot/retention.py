@@ -11,6 +11,7 @@ What happens to what (docs/privacy.md has the why):
 - Outbox rows sent or given up before the cutoff, processed SMS inbox rows (kept only to refuse
   replays), SMS per-number state unused since the cutoff (an opt-out is kept: STOP must hold),
   Telegram message ids (only useful for /erase within 48 hours): deleted.
+- Web desk notes and transfers of those cases: deleted (category and referrals stay, anonymous).
 - Counsellor audit: kept (accountability: who read what, when); it holds no message text.
 - Anonymous statistics (bot/stats.py): kept.
 """
@@ -69,6 +70,7 @@ def run(
             result.add(
                 "queued case messages", conn.execute(outbox.delete().where(outbox.c.escalation_id.in_(old_cases))).rowcount
             )
+            result.add("desk notes and transfers", _desk_tables(engine, conn, old_cases))
             result.add(
                 "cases anonymised",
                 conn.execute(
@@ -108,6 +110,20 @@ def _channel_tables(engine: sa.engine.Engine, conn: sa.engine.Connection, cutoff
     sent = _table(engine, "telegram_messages")
     if sent is not None:
         removed += conn.execute(sent.delete().where(sent.c.at < cutoff)).rowcount
+    return removed
+
+
+def _desk_tables(engine: sa.engine.Engine, conn: sa.engine.Connection, old_cases: list[int]) -> int:
+    """The web desk's private notes and transfers of old cases go; the category and referrals
+    stay with the anonymous case row, without who set them."""
+    removed = 0
+    for name in ("desk_case_notes", "desk_transfers"):
+        table = _table(engine, name)
+        if table is not None:
+            removed += conn.execute(table.delete().where(table.c.escalation_id.in_(old_cases))).rowcount
+    records = _table(engine, "desk_case_records")
+    if records is not None:
+        conn.execute(records.update().where(records.c.escalation_id.in_(old_cases)).values(updated_by=None))
     return removed
 
 

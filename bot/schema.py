@@ -102,7 +102,8 @@ def all_tables() -> sa.MetaData:
     import bot.profiles
     import bot.ratelimit
     import bot.sms.store
-    import bot.stats  # noqa: F401 - imported for their tables
+    import bot.stats
+    import bot.webdesk.data  # noqa: F401 - imported for their tables
     from bot.db import metadata
 
     return metadata
