@@ -196,14 +196,25 @@ def test_without_a_veto_the_model_never_overrules_a_lexicon_match(world: Any) ->
 def test_a_vetoed_lexicon_match_is_answered_and_offered_a_counsellor_never_dropped(world: Any) -> None:
     from dataclasses import replace
 
-    world.pipeline.assessor.thresholds = replace(world.pipeline.assessor.thresholds, lexicon_veto=0.9)
+    world.pipeline.assessor.thresholds = replace(world.pipeline.assessor.thresholds, lexicon_veto=0.9, veto_report=0.5)
     text = "what does the law say if my boss took my passport"
     assert world.pipeline.screener.screen(text).urgent
-    world.model.by_text[text] = SemanticRisk(0.01, 0.02, 0.0, 0.97, "documents_taken", 0.9)
+    world.model.by_text[text] = SemanticRisk(0.01, 0.02, 0.0, 0.97, "documents_taken", 0.9, report=0.1)
     turn = run(world, text)
     assert turn.escalate is False and turn.handoff is None and turn.risk_level == "concern"
     assert turn.replies[0].text == "an answer" and world.rasa.sent == [text]  # her question is answered
     assert any(b[1] == "/counsellor" for r in turn.replies for b in (r.buttons or ()))  # and a person offered
+
+
+def test_a_report_is_never_vetoed_even_among_questions(world: Any) -> None:
+    """Its neighbours are questions (P(none) = 1.0) but it reads as a report: it stays urgent."""
+    from dataclasses import replace
+
+    world.pipeline.assessor.thresholds = replace(world.pipeline.assessor.thresholds, lexicon_veto=0.9, veto_report=0.5)
+    text = "my employer took my passport and won't let me go anywhere"
+    world.model.by_text[text] = SemanticRisk(0.0, 0.0, 0.0, 1.0, "documents_taken", 0.9, report=0.7)
+    turn = run(world, text)
+    assert turn.escalate is True and turn.risk_level == "urgent" and world.rasa.sent == []
 
 
 def test_a_lone_cry_is_never_overruled(world: Any) -> None:

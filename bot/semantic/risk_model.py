@@ -10,7 +10,13 @@ Two heads:
   which a single linear boundary blurs with the idioms that share their words. ``k`` = 7 was
   chosen on the development sets with the round-3 data (k = 3, 5, 7, 10 compared);
 - the *category* head (which urgent category a message is closest to) is a multinomial logistic
-  regression trained on the sentences that name one.
+  regression trained on the sentences that name one;
+- the *report* head: is this a report of danger or a question/mention on the same topic? The
+  neighbours carry the topic, not the speech act ("my boss took my passport" and "can my boss
+  take my passport?" are each other's nearest sentences), but one linear direction of the same
+  vectors separates them once the data holds such pairs (data/semantic/round4: minimal pairs).
+  A logistic regression on urgent vs none sentences (balanced classes) gives P(report); the
+  decision uses it only to let the model overrule a lexicon match (docs/risk-decision.md).
 Trained by ``python -m bot train`` (bot/semantic/train.py).
 """
 
@@ -37,6 +43,7 @@ class SemanticRisk:
     none: float
     category: str | None  # the closest urgent category
     category_score: float
+    report: float = 1.0  # P(a report of danger, not a question about it); 1.0 when the model has no such head
 
 
 def _softmax(logits: np.ndarray) -> np.ndarray:
@@ -95,6 +102,21 @@ def _fit_linear(vectors: np.ndarray, labels: Sequence[str], c: float, seed: int)
     return LinearHead([str(x) for x in model.classes_], coef, intercept)
 
 
+def _fit_report(vectors: np.ndarray, labels: Sequence[str], seed: int) -> LinearHead | None:
+    """P(report) from urgent (report) vs none (questions, mentions, smalltalk) sentences."""
+    from sklearn.linear_model import LogisticRegression
+
+    rows = [i for i, label in enumerate(labels) if label in ("urgent", "none")]
+    kinds = np.asarray(["report" if labels[i] == "urgent" else "other" for i in rows])
+    if len(set(kinds)) < 2:
+        return None
+    model = LogisticRegression(C=REPORT_C, max_iter=3000, class_weight="balanced", random_state=seed)
+    model.fit(vectors[rows], kinds)
+    coef, intercept = np.asarray(model.coef_), np.asarray(model.intercept_)
+    coef, intercept = np.vstack([np.zeros_like(coef), coef]), np.concatenate([[0.0], intercept])
+    return LinearHead([str(x) for x in model.classes_], coef, intercept)
+
+
 def _fit_temperature(scores: np.ndarray, targets: np.ndarray) -> float:
     """The temperature that minimises the negative log-likelihood of out-of-fold scores."""
     best_t, best_nll = 1.0, float("inf")
@@ -106,11 +128,15 @@ def _fit_temperature(scores: np.ndarray, targets: np.ndarray) -> float:
     return best_t
 
 
+REPORT_C = 3.0  # regularisation of the report head, chosen on the development sets (0.3-10 compared)
+
+
 @dataclass
 class SemanticRiskModel:
     encoder_name: str
     level: NeighbourHead
     category: LinearHead
+    report: LinearHead | None = None
 
     @classmethod
     def fit(
@@ -139,13 +165,17 @@ class SemanticRiskModel:
             category = _fit_linear(vectors[named], [str(categories[i]) for i in named], c, seed)
         else:  # no categorised sentences: every urgent message is "unspecified"
             category = LinearHead(["unspecified"], np.zeros((1, vectors.shape[1])), np.zeros(1))
-        return cls(encoder_name, level, category)
+        return cls(encoder_name, level, category, _fit_report(vectors, labels, seed))
 
     def predict(self, vectors: np.ndarray) -> list[SemanticRisk]:
         levels = self.level.proba(vectors)
         cats = self.category.proba(vectors)
+        if self.report is not None:
+            reports = self.report.proba(vectors)[:, self.report.classes.index("report")]
+        else:
+            reports = np.ones(len(vectors))
         out = []
-        for row, cat_row in zip(levels, cats, strict=True):
+        for row, cat_row, report in zip(levels, cats, reports, strict=True):
             scores = dict(zip(self.level.classes, map(float, row), strict=True))
             best = int(cat_row.argmax())
             out.append(
@@ -156,6 +186,7 @@ class SemanticRiskModel:
                     none=scores.get("none", 0.0),
                     category=self.category.classes[best],
                     category_score=float(cat_row[best]),
+                    report=float(report),
                 )
             )
         return out
@@ -174,6 +205,15 @@ class SemanticRiskModel:
             category_classes=np.asarray(self.category.classes),
             category_coef=self.category.coef,
             category_intercept=self.category.intercept,
+            **(
+                {
+                    "report_classes": np.asarray(self.report.classes),
+                    "report_coef": self.report.coef,
+                    "report_intercept": self.report.intercept,
+                }
+                if self.report is not None
+                else {}
+            ),
         )
         tmp.replace(path)
 
@@ -188,4 +228,7 @@ class SemanticRiskModel:
                 float(a["level_temperature"]),
             )
             category = LinearHead(a["category_classes"].tolist(), a["category_coef"], a["category_intercept"])
-            return cls(str(a["encoder"]), level, category)
+            report = None
+            if "report_coef" in a.files:
+                report = LinearHead(a["report_classes"].tolist(), a["report_coef"], a["report_intercept"])
+            return cls(str(a["encoder"]), level, category, report)
