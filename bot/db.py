@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import sqlite3
+import time
 from pathlib import Path
 from typing import Any
 
@@ -13,12 +15,30 @@ metadata = sa.MetaData()
 
 
 def _sqlite_pragmas(connection: Any, _: Any) -> None:
-    # WAL lets the chat, the counsellor console and the gateway share one file safely.
     cursor = connection.cursor()
-    cursor.execute("PRAGMA journal_mode=WAL")
     cursor.execute("PRAGMA busy_timeout=10000")
     cursor.execute("PRAGMA foreign_keys=ON")
+    _use_wal(cursor)
     cursor.close()
+
+
+def _use_wal(cursor: Any) -> None:
+    """WAL lets the chat, the counsellor console and the gateway share one file safely.
+
+    Switching a file to WAL takes an exclusive lock and SQLite answers "database is locked"
+    at once, without its busy handler, when several processes open a fresh file together
+    (six gateways starting at once did, in CI). The mode is stored in the file, so only the
+    first switch needs the lock: read it first, and retry the switch a few times."""
+    for attempt in range(50):
+        if str(cursor.execute("PRAGMA journal_mode").fetchone()[0]).lower() == "wal":
+            return
+        try:
+            cursor.execute("PRAGMA journal_mode=WAL")
+            return
+        except sqlite3.OperationalError as error:
+            if "locked" not in str(error) or attempt == 49:
+                raise
+            time.sleep(0.05 + 0.01 * attempt)
 
 
 def open_engine(url: str) -> sa.engine.Engine:

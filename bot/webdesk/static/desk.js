@@ -44,7 +44,15 @@
         transcript.scrollTop = transcript.scrollHeight;
       }
     });
-    source.addEventListener("state", function () { source.close(); window.location.reload(); });
+    /* Her own action (claim, close, release...) changes the case's state too: once a form is on
+       its way the page the server answers with is the fresh one, and a reload now would cancel
+       that answer and show the old page. */
+    var submitting = false;
+    document.addEventListener("submit", function () { submitting = true; source.close(); });
+    source.addEventListener("state", function () {
+      source.close();
+      if (!submitting) { window.location.reload(); }
+    });
     source.addEventListener("logout", function () { source.close(); window.location.assign("/login"); });
     source.addEventListener("error", function () {
       if (state) { state.textContent = "reconnecting"; }
