@@ -10,6 +10,7 @@ from rasa_sdk.executor import CollectingDispatcher
 
 from actions.common import TOPIC_OF_INTENT, country_of, intent_of, language_of, renderer, send, topic_events
 from bot.content.render import COUNTRY_INTENTS
+from bot.topics import answer_instead_of_danger
 
 
 class ActionAnswer(Action):
@@ -19,7 +20,10 @@ class ActionAnswer(Action):
         return "action_answer"
 
     async def run(self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: Dict[str, Any]) -> List[Dict[str, Any]]:
-        intent, language, country = intent_of(tracker), language_of(tracker), country_of(tracker)
+        return await self.answer(dispatcher, tracker, intent_of(tracker))
+
+    async def answer(self, dispatcher: CollectingDispatcher, tracker: Tracker, intent: str) -> List[Dict[str, Any]]:
+        language, country = language_of(tracker), country_of(tracker)
         send(dispatcher, renderer(tracker).answer(intent, language, country))
         events = topic_events(TOPIC_OF_INTENT.get(intent, "out_of_scope"), language)
         if intent in COUNTRY_INTENTS and country is None:
@@ -35,6 +39,15 @@ class ActionDanger(Action):
 
     async def run(self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: Dict[str, Any]) -> List[Dict[str, Any]]:
         language, country = language_of(tracker), country_of(tracker)
+        metadata = tracker.latest_message.get("metadata") or {}
+        instead = answer_instead_of_danger(
+            tracker.latest_message.get("intent_ranking") or [],
+            metadata.get("danger_urgent_at"),
+            bool(metadata.get("danger_vetoed")),
+            in_form=bool((tracker.active_loop or {}).get("name")),
+        )
+        if instead is not None:  # a concern, not an escalation: the gateway adds the counsellor offer
+            return await ActionAnswer().answer(dispatcher, tracker, instead)
         send(dispatcher, renderer(tracker).answer("danger", language, country))
         events = topic_events("danger", language)
         if country is None:

@@ -188,15 +188,19 @@ class Pipeline:
         if not clean.has_letters:  # emoji, digits or symbols only
             self.profiles.save(profile)
             return self._local(profile, "out_of_scope", self.render.answer("nlu_fallback", language, None))
-        turn = await self._ask_rasa(profile, clean.text)
+        # the same veto as for the lexicon: when the semantic model is sure this is a question
+        # (homework, the law, news), the NLU's danger only offers a counsellor. Rasa is told, so
+        # that a danger reading that will not escalate answers her question instead of giving the
+        # emergency text (actions/answers.py, bot.topics.answer_instead_of_danger).
+        semantic = assessment.semantic
+        sure_harmless = semantic is not None and vetoes(semantic, self.assessor.thresholds)
+        turn = await self._ask_rasa(
+            profile, clean.text, {"danger_urgent_at": self.nlu_danger_urgent, "danger_vetoed": sure_harmless}
+        )
         turn.language_switched = switched
         risk = assessment.as_risk()
         if turn.intent == "danger" and RASA_UNAVAILABLE not in turn.notes:
             # The NLU is a second net; it also counts when the action server failed to answer.
-            # the same veto as for the lexicon: when the semantic model is sure this is a question
-            # (homework, the law, news), the NLU's danger only offers a counsellor
-            semantic = assessment.semantic
-            sure_harmless = semantic is not None and vetoes(semantic, self.assessor.thresholds)
             urgent = turn.confidence >= self.nlu_danger_urgent and not sure_harmless
             nlu_risk = RiskResult("urgent" if urgent else "concern", "nlu_danger")
             if nlu_risk.urgent:
@@ -400,9 +404,9 @@ class Pipeline:
         language = self.catalog.language(profile.language)
         return Turn(language, topic, None, 1.0, False, replies, country=profile.country)
 
-    async def _ask_rasa(self, profile: Profile, text: str) -> Turn:
+    async def _ask_rasa(self, profile: Profile, text: str, extra: dict[str, Any] | None = None) -> Turn:
         language = self.catalog.language(profile.language)
-        metadata: dict[str, Any] = {"language": language, "country": profile.country}
+        metadata: dict[str, Any] = {"language": language, "country": profile.country, **(extra or {})}
         if self.variant:
             metadata["format"] = self.variant
         try:

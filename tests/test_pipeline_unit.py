@@ -34,6 +34,7 @@ class FakeRasa:
 
     def __init__(self) -> None:
         self.sent: list[str] = []
+        self.metadata: list[dict[str, Any]] = []
         self.intent: tuple[str, float] = ("job_offer", 0.9)
         self.messages: list[dict[str, Any]] = [{"text": "an answer"}]
         self.down = False
@@ -55,6 +56,7 @@ class FakeRasa:
             self.erased.append(body["sender"])
             return httpx.Response(200, json={"erased": 1})
         self.sent.append(body["message"])
+        self.metadata.append(body.get("metadata") or {})
         intent, confidence = self.intent
         return httpx.Response(200, json={"messages": self.messages, "intent": intent, "confidence": confidence})
 
@@ -124,6 +126,20 @@ def test_nlu_danger_below_the_bar_offers_a_counsellor_and_opens_nothing(world: A
     assert any("/counsellor" in p for m in turn.replies for _, p in m.buttons)
     with world.engine.connect() as conn:
         assert conn.execute(sa.select(sa.func.sum(daily.c.escalations))).scalar_one() == 0
+
+
+def test_rasa_is_told_when_a_danger_reading_would_not_escalate(world: Any) -> None:
+    """So that its danger action answers her question instead (tests/test_danger_reroute.py)."""
+    from dataclasses import replace
+
+    world.pipeline.assessor.thresholds = replace(world.pipeline.assessor.thresholds, lexicon_veto=0.9, veto_report=0.1)
+    world.model.by_text["what does the law say about homework on slavery"] = SemanticRisk(
+        0.01, 0.0, 0.0, 0.99, "locked_in", 0.5, report=0.01
+    )
+    run(world, "what does the law say about homework on slavery")
+    run(world, "something about my job worries me a lot", user="other")
+    assert [m["danger_vetoed"] for m in world.rasa.metadata] == [True, False]
+    assert {m["danger_urgent_at"] for m in world.rasa.metadata} == {0.85}
 
 
 def test_nlu_danger_above_the_bar_escalates(world: Any) -> None:
