@@ -320,6 +320,49 @@ def test_notes_category_transfer_and_release(browser: Any, server: Server) -> No
         page.context.close()
 
 
+def test_referrals_from_her_countrys_facts_recorded_sent_and_in_her_history(browser: Any, server: Server) -> None:
+    from bot.content import load_catalog
+
+    thailand = load_catalog(ROOT / "data").countries["TH"]
+    orgs = list(thailand.organisations)
+    chosen = [i for i, o in enumerate(orgs) if thailand.contact_of(o)][:2]
+    assert len(chosen) == 2
+    user = {
+        "user_key": "key-referred", "channel": "telegram", "address": "7001", "language": "en", "country": "TH",
+        "risk_level": "urgent", "risk_category": "documents_taken", "triggers": ("passport",),
+    }  # fmt: skip
+    first, _ = server.handoff.escalate(message="they keep my passport", **user)  # type: ignore[arg-type]
+    page = sign_in(browser, server, "alice")
+    post(page, f"#case-{first.id} button.claim")
+    boxes = page.locator("#referrals-form input[name=referral]")
+    assert boxes.count() == len(orgs)  # exactly her country's sourced organisations
+    for i in chosen:
+        boxes.nth(i).check()
+    post(page, "#save-referrals")
+    listed = page.inner_text("#referrals")
+    assert all(orgs[i].name in listed for i in chosen) and "contact sent" not in listed
+    preview = page.inner_text("#referral-text")
+    for i in chosen:
+        assert f"{orgs[i].name}{'*' if orgs[i].confidence == 'low' else ''} - {thailand.contact_of(orgs[i])}" in preview
+    post(page, "#send-referrals")
+    assert "Sent" in flash(page)
+    assert page.inner_text("#referrals").count("contact sent to her") == 2
+    assert page.locator("#send-referrals").count() == 0  # nothing left to send
+    sent = [t for e, _, t in server.outbox("telegram") if e == first.id]
+    assert preview in sent  # the text shown is the text on its way to her chat
+    page.wait_for_selector(f"#transcript >> text={orgs[chosen[0]].name}", timeout=5000)
+    with server.engine.connect() as conn:
+        actions = {r.action for r in conn.execute(sa.select(audit.c.action).where(audit.c.escalation_id == first.id))}
+    assert {"referrals", "referrals_sent"} <= actions
+    page.select_option("#outcome", "referred_ngo")
+    post(page, "#close")
+    second, _ = server.handoff.escalate(message="they came back", **user)  # type: ignore[arg-type]
+    page.goto(f"/case/{second.id}")
+    history = page.inner_text("#history")
+    assert f"#{first.id}" in history and all(orgs[i].name in history for i in chosen)
+    page.context.close()
+
+
 def test_close_with_an_outcome(browser: Any, server: Server) -> None:
     number = server.escalate()
     page = sign_in(browser, server, "alice")
