@@ -201,6 +201,56 @@ def test_a_new_escalation_appears_live_in_the_queue_within_a_second(browser: Any
     page.context.close()
 
 
+def test_her_danger_message_through_the_gateway_pipeline_is_in_the_queue_within_a_second(
+    browser: Any, server: Server
+) -> None:
+    """Her words through the pipeline the channel gateways run (normalise, language, screener,
+    handoff core), not a row written by the test: no Rasa is needed for a danger message."""
+    import asyncio
+
+    from bot.content import load_catalog
+    from bot.hours import DutyHours
+    from bot.langid import LanguageIdentifier
+    from bot.pipeline import Pipeline
+    from bot.profiles import ProfileStore
+    from bot.rasa_client import RasaClient
+    from bot.risk.decision import RiskAssessor
+    from bot.risk.screener import load_screener
+
+    screener = load_screener(ROOT / "data")
+    identifier = LanguageIdentifier.from_data(ROOT / "data")
+    identifier.warm_up()
+
+    async def she_writes(text: str) -> tuple[int, float]:
+        rasa = RasaClient(server.env["SP_RASA_URL"], "token", 1.0)  # nothing listens there
+        pipeline = Pipeline(
+            load_catalog(ROOT / "data"), identifier, ProfileStore(server.engine), rasa, PEPPER, screener=screener,
+            handoff=server.handoff, hours=DutyHours("", "UTC"), assessor=RiskAssessor(screener),
+        )  # fmt: skip
+        try:
+            started = time.monotonic()
+            turn = await pipeline.handle("telegram", "9900", text)
+            assert turn.escalate and turn.risk_level == "urgent"
+            case = server.handoff.active_for(pipeline.key_for("telegram", "9900"))
+            assert case is not None
+            return case.id, started
+        finally:
+            await rasa.close()
+
+    page = sign_in(browser, server, "alice")
+    time.sleep(0.5)  # the live stream is open
+    from concurrent.futures import ThreadPoolExecutor
+
+    with ThreadPoolExecutor(1) as thread:  # Playwright's sync API holds this thread's event loop
+        text = "Help me, they locked me in a room and took my passport"
+        number, started = thread.submit(asyncio.run, she_writes(text)).result()
+    page.wait_for_selector(f"#case-{number}", timeout=5000)
+    latency = time.monotonic() - started
+    assert "telegram" in page.inner_text(f"#case-{number}")
+    assert latency < 1.0, f"her message took {latency:.2f} s to reach the queue"
+    page.context.close()
+
+
 def test_two_counsellors_race_to_claim_and_exactly_one_wins(browser: Any, server: Server) -> None:
     alice, bob = sign_in(browser, server, "alice"), sign_in(browser, server, "bob")
     number = server.escalate()
