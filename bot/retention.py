@@ -11,7 +11,7 @@ What happens to what (docs/privacy.md has the why):
 - Outbox rows sent or given up before the cutoff, processed SMS inbox rows (kept only to refuse
   replays), SMS per-number state unused since the cutoff (an opt-out is kept: STOP must hold),
   Telegram message ids (only useful for /erase within 48 hours): deleted.
-- Web desk notes and transfers of those cases: deleted (category and referrals stay, anonymous).
+- Web desk notes, referrals and transfers of those cases: deleted (the category stays, anonymous).
 - Counsellor audit: kept (accountability: who read what, when); it holds no message text.
 - Anonymous statistics (bot/stats.py): kept.
 """
@@ -70,7 +70,7 @@ def run(
             result.add(
                 "queued case messages", conn.execute(outbox.delete().where(outbox.c.escalation_id.in_(old_cases))).rowcount
             )
-            result.add("desk notes and transfers", _desk_tables(engine, conn, old_cases))
+            result.add("desk notes, referrals and transfers", _desk_tables(engine, conn, old_cases))
             result.add(
                 "cases anonymised",
                 conn.execute(
@@ -114,10 +114,10 @@ def _channel_tables(engine: sa.engine.Engine, conn: sa.engine.Connection, cutoff
 
 
 def _desk_tables(engine: sa.engine.Engine, conn: sa.engine.Connection, old_cases: list[int]) -> int:
-    """The web desk's private notes and transfers of old cases go; the category and referrals
-    stay with the anonymous case row, without who set them."""
+    """The web desk's private notes, referrals and transfers of old cases go; the category stays
+    with the anonymous case row, without who set it."""
     removed = 0
-    for name in ("desk_case_notes", "desk_transfers"):
+    for name in ("desk_case_notes", "desk_case_referrals", "desk_transfers"):
         table = _table(engine, name)
         if table is not None:
             removed += conn.execute(table.delete().where(table.c.escalation_id.in_(old_cases))).rowcount

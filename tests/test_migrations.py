@@ -120,3 +120,42 @@ def test_processes_starting_together_on_a_fresh_sqlite_file_all_migrate_it(tmp_p
         failures = [p.stderr.read().decode()[-200:] for p in starts if p.wait(timeout=120) != 0]  # type: ignore[union-attr]
         assert failures == []
         assert schema.current_revision(sa.create_engine(f"sqlite:///{tmp_path / 'gateway.db'}")) == _head()
+
+
+def test_desk_referrals_move_from_the_case_record_to_their_own_table(db_url: str) -> None:
+    """0005: the JSON list of referral names on a case record becomes one row per organisation
+    (so /erase and retention remove them), and back on a downgrade."""
+    engine = sa.create_engine(db_url, future=True)
+    schema.upgrade(engine, "0004")
+    case, _ = Handoff(engine, "p" * 40, ["c"]).escalate(
+        user_key="k", channel="sms", address="+1", language="th", country="TH", risk_level="urgent",
+        risk_category="locked_in", triggers=(), message="help",
+    )  # fmt: skip
+    with engine.begin() as conn:
+        conn.execute(
+            sa.text(
+                "INSERT INTO desk_case_records (escalation_id, category, referrals, updated_at, updated_by)"
+                " VALUES (:e, 'sextortion', :r, 5.0, 'desk:alice')"
+            ),
+            {"e": case.id, "r": '["Foundation For Women (FFW)", "Childline Thailand Foundation"]'},
+        )
+    schema.upgrade(engine)
+    assert schema.current_revision(engine) == _head() and _schema_differences(engine) == []
+    with engine.connect() as conn:
+        rows = conn.execute(
+            sa.text("SELECT escalation_id, organisation, at, referred_by FROM desk_case_referrals ORDER BY id")
+        ).all()
+        category = conn.execute(sa.text("SELECT category FROM desk_case_records")).scalar_one()
+    assert [tuple(r) for r in rows] == [
+        (case.id, "Foundation For Women (FFW)", 5.0, "desk:alice"),
+        (case.id, "Childline Thailand Foundation", 5.0, "desk:alice"),
+    ]
+    assert category == "sextortion"
+    from alembic import command
+
+    with engine.begin() as conn:
+        command.downgrade(schema._config(conn), "0004")  # type: ignore[arg-type]
+    with engine.connect() as conn:
+        back = conn.execute(sa.text("SELECT referrals FROM desk_case_records")).scalar_one()
+    assert back == '["Foundation For Women (FFW)", "Childline Thailand Foundation"]'
+    engine.dispose()

@@ -25,7 +25,16 @@ from bot.desk import CounsellorDesk
 from bot.handoff import AlreadyClaimed, Handoff, address_cipher
 from bot.ratelimit import Buckets, Rate
 from bot.webdesk.auth import Accounts, AuthPolicy, LoginRefused
-from bot.webdesk.canned import DIGITS, STATUSES, CannedReplies, load_canned, load_taxonomy, placeholders
+from bot.webdesk.canned import (
+    DIGITS,
+    REFERRAL_PLACEHOLDERS,
+    STATUSES,
+    CannedReplies,
+    load_canned,
+    load_referral_texts,
+    load_taxonomy,
+    placeholders,
+)
 from bot.webdesk.data import (
     SUPERVISOR,
     DeskStore,
@@ -33,6 +42,7 @@ from bot.webdesk.data import (
     Transfer,
     case_notes,
     case_records,
+    case_referrals,
     desk_sessions,
     transfers,
 )
@@ -78,7 +88,7 @@ class World:
             CounsellorDesk(self.handoff, catalog, None),
             self.store,
             self.cipher,
-            CannedReplies(catalog, load_canned(ROOT / "data"), 90),
+            CannedReplies(catalog, load_canned(ROOT / "data"), 90, load_referral_texts(ROOT / "data")),
             load_taxonomy(ROOT / "data"),
             catalog,
             claim_timeout_seconds=300,
@@ -299,7 +309,7 @@ def test_notes_category_referrals_history_and_audit(world: World) -> None:
     world.service.set_referrals(alice, second, [thai[0], "An organisation nobody sourced"])
     view = world.service.open_case(alice, second)
     assert [n.text for n in view.notes] == ["She is in a <b>dormitory</b> near the factory."]
-    assert view.record.category == "forced_labour" and view.record.referrals == (thai[0],)
+    assert view.record.category == "forced_labour" and [r.organisation for r in view.referrals] == [thai[0]]
     assert [(p.id, p.category, p.outcome) for p in view.history] == [(first, "ilo_retention_of_documents", "safe")]
     with world.engine.connect() as conn:  # notes are sealed at rest
         stored = conn.execute(sa.select(case_notes.c.text)).scalar_one()
@@ -309,6 +319,85 @@ def test_notes_category_referrals_history_and_audit(world: World) -> None:
     assert ("read_history", second) in actions and ("read_notes", second) in actions
     world.service.supervision(sara)
     assert ("desk:sara", "view_supervision", None) in world.store.audit_rows()
+
+
+def _referrable(catalog: Catalog, code: str) -> tuple[list[str], list[str]]:
+    """Her country's organisations with a contact in the facts, and those without one."""
+    country = catalog.countries[code]
+    with_contact = [o.name for o in country.organisations if country.contact_of(o)]
+    return with_contact, [o.name for o in country.organisations if not country.contact_of(o)]
+
+
+def test_referrals_are_recorded_audited_sent_through_the_outbox_and_shown_in_history(world: World) -> None:
+    alice, bob = world.actor("alice"), world.actor("bob")
+    catalog = world.service.catalog
+    thai, _ = _referrable(catalog, "TH")
+    assert len(thai) >= 2
+    first = world.escalate()
+    world.service.claim(alice, first)
+    with pytest.raises(Forbidden):
+        world.service.set_referrals(bob, first, thai[:1])
+    world.service.set_referrals(alice, first, [thai[0], thai[1], "An organisation nobody sourced", thai[0]])
+    view = world.service.open_case(alice, first)
+    assert [(r.organisation, r.country, r.referred_by, r.sent_at) for r in view.referrals] == [
+        (thai[0], "TH", "desk:alice", None),
+        (thai[1], "TH", "desk:alice", None),
+    ]
+    assert view.referral_text is not None and view.referral_text.status == "machine_translated"  # Thai
+    orgs = {o.name: o for o in catalog.countries["TH"].organisations}
+    for name in thai[:2]:  # name and contact exactly as the sourced facts give them
+        contact = catalog.countries["TH"].contact_of(orgs[name])
+        assert f"{name}{'*' if orgs[name].confidence == 'low' else ''} - {contact}" in view.referral_text.text
+    assert "{" not in view.referral_text.text and catalog.countries["TH"].name("th") in view.referral_text.text
+    with pytest.raises(Forbidden):
+        world.service.send_referrals(bob, first)
+    delivery = world.service.send_referrals(alice, first)
+    (queued,) = [d for d in world.handoff.pending_deliveries("sms") if d.id == delivery]
+    assert queued.text == view.referral_text.text and queued.address == "+66800000000"
+    view = world.service.open_case(alice, first)
+    assert all(r.sent_at is not None for r in view.referrals) and view.referral_text is None
+    assert view.lines[-1].sender == "counsellor"
+    with pytest.raises(ValueError):  # nothing left to send
+        world.service.send_referrals(alice, first)
+    world.service.set_referrals(alice, first, [thai[1]])  # a referral already sent to her stays
+    assert [r.organisation for r in world.service.open_case(alice, first).referrals] == [thai[0], thai[1]]
+    actions = [(a, e) for _, a, e in world.store.audit_rows("desk:alice")]
+    assert actions.count(("referrals", first)) == 2 and ("referrals_sent", first) in actions
+    asyncio.run(world.service.close(alice, first, "referred_ngo"))
+    second = world.escalate()  # she comes back: her earlier case shows whom she was referred to
+    world.service.claim(alice, second)
+    (past,) = world.service.open_case(alice, second).history
+    assert past.id == first and past.referrals == (thai[0], thai[1])
+    world.service.set_referrals(alice, second, [thai[0]])
+    world.service.set_referrals(alice, second, [])  # not sent yet: removed
+    assert world.service.open_case(alice, second).referrals == []
+
+
+def test_an_organisation_without_a_contact_is_recorded_but_never_sent(world: World) -> None:
+    alice = world.actor("alice")
+    case, _ = world.handoff.escalate(
+        user_key="key-kh", channel="telegram", address="42", language="km", country="KH", risk_level="urgent",
+        risk_category="documents_taken", triggers=[], message="help",
+    )  # fmt: skip
+    reachable, unreachable = _referrable(world.service.catalog, "KH")
+    assert reachable and unreachable
+    world.service.claim(alice, case.id)
+    world.service.set_referrals(alice, case.id, [unreachable[0]])
+    view = world.service.open_case(alice, case.id)
+    assert [r.organisation for r in view.referrals] == [unreachable[0]] and view.referral_text is None
+    with pytest.raises(ValueError):
+        world.service.send_referrals(alice, case.id)
+    world.service.set_referrals(alice, case.id, [unreachable[0], reachable[0]])
+    text = world.service.open_case(alice, case.id).referral_text
+    assert text is not None and reachable[0] in text.text and unreachable[0] not in text.text
+
+
+def test_referral_texts_every_language_no_numbers_and_only_their_placeholders(catalog: Catalog) -> None:
+    texts = load_referral_texts(ROOT / "data")
+    assert set(texts) == set(catalog.languages) and texts["en"].status == "source"
+    for language, text in texts.items():
+        assert placeholders(text.text) == REFERRAL_PLACEHOLDERS and not DIGITS.search(text.text), language
+        assert language == "en" or text.status in ("machine_translated", "reviewed")
 
 
 def test_transfer_is_offered_then_accepted_or_declined(world: World) -> None:
@@ -370,10 +459,13 @@ def test_erase_removes_notes_records_and_transfers(db_url: str, catalog: Catalog
     world.service.claim(alice, number)
     world.service.add_note(alice, number, "private")
     world.service.set_category(alice, number, "sextortion")
+    world.service.set_referrals(alice, number, _referrable(catalog, "TH")[0][:1])
     world.service.offer_transfer(alice, number, "desk:bob")
+    with world.engine.connect() as conn:
+        assert conn.execute(sa.select(sa.func.count()).select_from(case_referrals)).scalar_one() == 1
     world.handoff.erase_user("key-u1")  # what /erase and ERASE do
     with world.engine.connect() as conn:
-        for table in (case_notes, case_records, transfers):
+        for table in (case_notes, case_records, case_referrals, transfers):
             assert conn.execute(sa.select(sa.func.count()).select_from(table)).scalar_one() == 0
 
 
@@ -385,11 +477,18 @@ def test_retention_deletes_notes_of_old_cases(world: World, clock: Clock) -> Non
     world.service.claim(alice, number)
     world.service.add_note(alice, number, "private")
     world.service.set_category(alice, number, "sextortion")
+    world.service.set_referrals(alice, number, _referrable(world.service.catalog, "TH")[0][:2])
     asyncio.run(world.service.close(alice, number, "safe"))
-    report = retention.run(world.engine, None, days=90, now=clock.now + 91 * 86400)
-    assert report.deleted["desk notes and transfers"] == 1
+    recent = world.escalate("u2")  # a recent case keeps its referrals
+    world.service.claim(alice, recent)
+    world.service.set_referrals(alice, recent, _referrable(world.service.catalog, "TH")[0][:1])
+    clock.now += 91 * 86400
+    report = retention.run(world.engine, None, days=90, now=clock.now)
+    assert report.deleted["desk notes, referrals and transfers"] == 3
     with world.engine.connect() as conn:
         assert conn.execute(sa.select(sa.func.count()).select_from(case_notes)).scalar_one() == 0
+        kept = conn.execute(sa.select(case_referrals.c.escalation_id)).scalars().all()
+        assert kept == [recent]
         row = conn.execute(sa.select(case_records)).one()
     assert row.category == "sextortion" and row.updated_by is None
 

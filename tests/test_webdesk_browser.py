@@ -201,6 +201,56 @@ def test_a_new_escalation_appears_live_in_the_queue_within_a_second(browser: Any
     page.context.close()
 
 
+def test_her_danger_message_through_the_gateway_pipeline_is_in_the_queue_within_a_second(
+    browser: Any, server: Server
+) -> None:
+    """Her words through the pipeline the channel gateways run (normalise, language, screener,
+    handoff core), not a row written by the test: no Rasa is needed for a danger message."""
+    import asyncio
+
+    from bot.content import load_catalog
+    from bot.hours import DutyHours
+    from bot.langid import LanguageIdentifier
+    from bot.pipeline import Pipeline
+    from bot.profiles import ProfileStore
+    from bot.rasa_client import RasaClient
+    from bot.risk.decision import RiskAssessor
+    from bot.risk.screener import load_screener
+
+    screener = load_screener(ROOT / "data")
+    identifier = LanguageIdentifier.from_data(ROOT / "data")
+    identifier.warm_up()
+
+    async def she_writes(text: str) -> tuple[int, float]:
+        rasa = RasaClient(server.env["SP_RASA_URL"], "token", 1.0)  # nothing listens there
+        pipeline = Pipeline(
+            load_catalog(ROOT / "data"), identifier, ProfileStore(server.engine), rasa, PEPPER, screener=screener,
+            handoff=server.handoff, hours=DutyHours("", "UTC"), assessor=RiskAssessor(screener),
+        )  # fmt: skip
+        try:
+            started = time.monotonic()
+            turn = await pipeline.handle("telegram", "9900", text)
+            assert turn.escalate and turn.risk_level == "urgent"
+            case = server.handoff.active_for(pipeline.key_for("telegram", "9900"))
+            assert case is not None
+            return case.id, started
+        finally:
+            await rasa.close()
+
+    page = sign_in(browser, server, "alice")
+    time.sleep(0.5)  # the live stream is open
+    from concurrent.futures import ThreadPoolExecutor
+
+    with ThreadPoolExecutor(1) as thread:  # Playwright's sync API holds this thread's event loop
+        text = "Help me, they locked me in a room and took my passport"
+        number, started = thread.submit(asyncio.run, she_writes(text)).result()
+    page.wait_for_selector(f"#case-{number}", timeout=5000)
+    latency = time.monotonic() - started
+    assert "telegram" in page.inner_text(f"#case-{number}")
+    assert latency < 1.0, f"her message took {latency:.2f} s to reach the queue"
+    page.context.close()
+
+
 def test_two_counsellors_race_to_claim_and_exactly_one_wins(browser: Any, server: Server) -> None:
     alice, bob = sign_in(browser, server, "alice"), sign_in(browser, server, "bob")
     number = server.escalate()
@@ -318,6 +368,49 @@ def test_notes_category_transfer_and_release(browser: Any, server: Server) -> No
     assert any(e == number for e, _, _ in server.outbox("telegram"))  # she was told, in her chat
     for page in (alice, bob):
         page.context.close()
+
+
+def test_referrals_from_her_countrys_facts_recorded_sent_and_in_her_history(browser: Any, server: Server) -> None:
+    from bot.content import load_catalog
+
+    thailand = load_catalog(ROOT / "data").countries["TH"]
+    orgs = list(thailand.organisations)
+    chosen = [i for i, o in enumerate(orgs) if thailand.contact_of(o)][:2]
+    assert len(chosen) == 2
+    user = {
+        "user_key": "key-referred", "channel": "telegram", "address": "7001", "language": "en", "country": "TH",
+        "risk_level": "urgent", "risk_category": "documents_taken", "triggers": ("passport",),
+    }  # fmt: skip
+    first, _ = server.handoff.escalate(message="they keep my passport", **user)  # type: ignore[arg-type]
+    page = sign_in(browser, server, "alice")
+    post(page, f"#case-{first.id} button.claim")
+    boxes = page.locator("#referrals-form input[name=referral]")
+    assert boxes.count() == len(orgs)  # exactly her country's sourced organisations
+    for i in chosen:
+        boxes.nth(i).check()
+    post(page, "#save-referrals")
+    listed = page.inner_text("#referrals")
+    assert all(orgs[i].name in listed for i in chosen) and "contact sent" not in listed
+    preview = page.inner_text("#referral-text")
+    for i in chosen:
+        assert f"{orgs[i].name}{'*' if orgs[i].confidence == 'low' else ''} - {thailand.contact_of(orgs[i])}" in preview
+    post(page, "#send-referrals")
+    assert "Sent" in flash(page)
+    assert page.inner_text("#referrals").count("contact sent to her") == 2
+    assert page.locator("#send-referrals").count() == 0  # nothing left to send
+    sent = [t for e, _, t in server.outbox("telegram") if e == first.id]
+    assert preview in sent  # the text shown is the text on its way to her chat
+    page.wait_for_selector(f"#transcript >> text={orgs[chosen[0]].name}", timeout=5000)
+    with server.engine.connect() as conn:
+        actions = {r.action for r in conn.execute(sa.select(audit.c.action).where(audit.c.escalation_id == first.id))}
+    assert {"referrals", "referrals_sent"} <= actions
+    page.select_option("#outcome", "referred_ngo")
+    post(page, "#close")
+    second, _ = server.handoff.escalate(message="they came back", **user)  # type: ignore[arg-type]
+    page.goto(f"/case/{second.id}")
+    history = page.inner_text("#history")
+    assert f"#{first.id}" in history and all(orgs[i].name in history for i in chosen)
+    page.context.close()
 
 
 def test_close_with_an_outcome(browser: Any, server: Server) -> None:

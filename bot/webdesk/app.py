@@ -28,7 +28,7 @@ from bot.handoff import Handoff, address_cipher
 from bot.rasa_client import RasaClient
 from bot.ratelimit import Buckets, Rate
 from bot.webdesk.auth import Accounts, AuthPolicy
-from bot.webdesk.canned import CannedReplies, load_canned, load_taxonomy
+from bot.webdesk.canned import CannedReplies, load_canned, load_referral_texts, load_taxonomy
 from bot.webdesk.data import ROLES, DeskStore, NameTaken
 from bot.webdesk.routes import WebOptions, make_app
 from bot.webdesk.service import DeskService
@@ -91,7 +91,9 @@ def open_desk(settings: Settings, with_rasa: bool = True) -> Desk:
         CounsellorDesk(handoff, catalog, rasa),
         store,
         cipher,
-        CannedReplies(catalog, load_canned(settings.data_dir), settings.retention_days),
+        CannedReplies(
+            catalog, load_canned(settings.data_dir), settings.retention_days, load_referral_texts(settings.data_dir)
+        ),
         load_taxonomy(settings.data_dir),
         catalog,
         settings.claim_timeout_minutes * 60,

@@ -3,8 +3,10 @@
 ``data/desk/canned/<lang>.yml``: replies with an id, a title, a review ``status`` (source |
 reviewed | machine_translated) and a text whose placeholders are filled from the sourced facts
 of her country (data/facts): ``{hotlines}`` and ``{country}``. A canned text never holds a phone
-number of its own. ``data/desk/taxonomy.yml``: case categories (ILO indicators and helpline
-categories) and close outcomes.
+number of its own. Each file also has a ``referral`` text: what the desk sends her with the
+contacts of the organisations she was referred to (``{organisations}``, from data/facts).
+``data/desk/taxonomy.yml``: case categories (ILO indicators and helpline categories) and close
+outcomes.
 """
 
 from __future__ import annotations
@@ -16,11 +18,12 @@ from pathlib import Path
 
 import yaml
 
-from bot.content import Catalog
+from bot.content import Catalog, Country, Organisation
 from bot.content.render import Renderer
 
 STATUSES = ("source", "reviewed", "machine_translated")
 PLACEHOLDERS = frozenset({"hotlines", "country"})
+REFERRAL_PLACEHOLDERS = frozenset({"organisations", "country"})
 DIGITS = re.compile(r"\d{3,}")  # a number in a canned text would be an invented hotline
 
 
@@ -98,11 +101,37 @@ def load_canned(data_dir: Path) -> dict[str, tuple[CannedReply, ...]]:
     return found
 
 
+def load_referral_texts(data_dir: Path) -> dict[str, CannedReply]:
+    """Every language's referral text (the ``referral`` entry of its canned file)."""
+    found: dict[str, CannedReply] = {}
+    for path in sorted((data_dir / "desk" / "canned").glob("*.yml")):
+        raw = yaml.safe_load(path.read_text(encoding="utf-8"))
+        item = raw.get("referral")
+        if item is None:
+            continue
+        reply = CannedReply("referral", "Referral", str(item["status"]), str(item["text"]))
+        if reply.status not in STATUSES:
+            raise ValueError(f"{path}: referral: status must be one of {', '.join(STATUSES)}")
+        if placeholders(reply.text) != REFERRAL_PLACEHOLDERS:
+            raise ValueError(f"{path}: referral: placeholders must be {sorted(REFERRAL_PLACEHOLDERS)}")
+        if DIGITS.search(reply.text):
+            raise ValueError(f"{path}: referral: numbers come from data/facts only")
+        found[str(raw["language"])] = reply
+    return found
+
+
 class CannedReplies:
     """Canned replies rendered for one case: her language, her country's facts, her channel."""
 
-    def __init__(self, catalog: Catalog, replies: dict[str, tuple[CannedReply, ...]], retention_days: float) -> None:
+    def __init__(
+        self,
+        catalog: Catalog,
+        replies: dict[str, tuple[CannedReply, ...]],
+        retention_days: float,
+        referral_texts: dict[str, CannedReply] | None = None,
+    ) -> None:
         self.catalog, self.replies = catalog, replies
+        self.referral_texts = referral_texts or {}
         self.render = Renderer(catalog, retention_days=retention_days)
         self.render_sms = Renderer(catalog, variant="sms", retention_days=retention_days)
 
@@ -118,3 +147,18 @@ class CannedReplies:
         else:
             values = {"hotlines": render.emergency_numbers_everywhere(language), "country": ""}
         return [CannedReply(r.id, r.title, r.status, r.text.format(**values)) for r in chosen]
+
+    def referral(self, language: str, country: Country, organisations: list[Organisation]) -> CannedReply | None:
+        """The text that gives her the contacts of ``organisations`` (her language's referral text,
+        English when hers has none): one line each, name and contact as her country's facts give
+        them, low confidence marked * with the bot's vetted note. None if none has a contact."""
+        language = self.catalog.language(language)
+        template = self.referral_texts.get(language) or self.referral_texts.get("en")
+        reachable = [o for o in organisations if country.contact_of(o)]
+        if template is None or not reachable:
+            return None
+        lines = [f"• {o.name}{'*' if o.confidence == 'low' else ''} - {country.contact_of(o)}" for o in reachable]
+        if any(o.confidence == "low" for o in reachable):
+            lines.append(self.render.t("note_unconfirmed", language))
+        text = template.text.format(country=country.name(language), organisations="\n".join(lines))
+        return CannedReply(template.id, template.title, template.status, text)

@@ -6,17 +6,18 @@ Owned here:
 - ``desk_sessions``: signed-in browsers (only the SHA-256 of the cookie is stored), their CSRF
   token, when they were last used and last had the live view open (who is online);
 - ``desk_case_notes``: private notes on a case (sealed);
-- ``desk_case_records``: a case's category and referrals;
+- ``desk_case_records``: a case's category;
+- ``desk_case_referrals``: organisations of her country's sourced facts she was referred to, and
+  when the desk sent her their contacts;
 - ``desk_transfers``: a case offered by its counsellor to another, accepted or declined.
 Case rows reference ``escalations`` with ON DELETE CASCADE: /erase removes them with her case,
-and the retention job removes notes and transfers of old cases (bot/retention.py).
+and the retention job removes notes, referrals and transfers of old cases (bot/retention.py).
 The escalations, transcript and audit tables are the handoff's (bot/handoff.py); this module
 reads escalations for history and writes audit rows in the same shape as the handoff.
 """
 
 from __future__ import annotations
 
-import json
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -71,9 +72,20 @@ case_records = sa.Table(
     metadata,
     sa.Column("escalation_id", sa.Integer, sa.ForeignKey("escalations.id", ondelete="CASCADE"), primary_key=True),
     sa.Column("category", sa.String(48)),
-    sa.Column("referrals", sa.Text),  # JSON list of organisation names from the country's facts
     sa.Column("updated_at", sa.Float, nullable=False),
     sa.Column("updated_by", sa.String(64)),
+)
+case_referrals = sa.Table(
+    "desk_case_referrals",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("escalation_id", sa.Integer, sa.ForeignKey("escalations.id", ondelete="CASCADE"), nullable=False, index=True),
+    sa.Column("organisation", sa.String(200), nullable=False),  # a name from the country's facts
+    sa.Column("country", sa.String(8)),
+    sa.Column("at", sa.Float, nullable=False),
+    sa.Column("referred_by", sa.String(64)),
+    sa.Column("sent_at", sa.Float),  # its contact sent to her through the outbox
+    sqlite_autoincrement=True,
 )
 transfers = sa.Table(
     "desk_transfers",
@@ -135,8 +147,17 @@ class Note:
 @dataclass(frozen=True)
 class Record:
     category: str | None
-    referrals: tuple[str, ...]
     updated_by: str | None
+
+
+@dataclass(frozen=True)
+class Referral:
+    id: int
+    organisation: str
+    country: str | None
+    at: float
+    referred_by: str | None
+    sent_at: float | None
 
 
 @dataclass(frozen=True)
@@ -162,6 +183,7 @@ class PastCase:
     outcome: str | None
     counsellor: str | None
     channel: str
+    referrals: tuple[str, ...] = ()
 
 
 def _user(row: Any) -> User:
@@ -359,23 +381,67 @@ class DeskStore:
         with self.engine.connect() as conn:
             row = conn.execute(sa.select(case_records).where(case_records.c.escalation_id == escalation_id)).first()
         if row is None:
-            return Record(None, (), None)
-        return Record(row.category, tuple(json.loads(row.referrals or "[]")), row.updated_by)
+            return Record(None, None)
+        return Record(row.category, row.updated_by)
 
-    def update_record(
-        self, escalation_id: int, by: str, category: str | None = None, referrals: list[str] | None = None
-    ) -> None:
+    def update_record(self, escalation_id: int, by: str, category: str | None = None) -> None:
         values: dict[str, Any] = {"updated_at": self.clock(), "updated_by": by}
         if category is not None:
             values["category"] = category
-        if referrals is not None:
-            values["referrals"] = json.dumps(referrals, ensure_ascii=False)
         with self.engine.begin() as conn:
             changed = conn.execute(
                 case_records.update().where(case_records.c.escalation_id == escalation_id).values(**values)
             ).rowcount
             if not changed:
                 conn.execute(case_records.insert().values(escalation_id=escalation_id, **values))
+
+    # -- referrals --------------------------------------------------------------------------
+    def referrals(self, escalation_ids: list[int]) -> dict[int, list[Referral]]:
+        if not escalation_ids:
+            return {}
+        found: dict[int, list[Referral]] = {}
+        with self.engine.connect() as conn:
+            rows = conn.execute(
+                sa.select(case_referrals)
+                .where(case_referrals.c.escalation_id.in_(escalation_ids))
+                .order_by(case_referrals.c.id)
+            )
+            for r in rows:
+                found.setdefault(r.escalation_id, []).append(
+                    Referral(r.id, r.organisation, r.country, r.at, r.referred_by, r.sent_at)
+                )
+        return found
+
+    def set_referrals(self, escalation_id: int, country: str | None, by: str, names: list[str]) -> tuple[int, int]:
+        """Make ``names`` the case's referrals: new ones added; ones no longer chosen removed,
+        unless their contact was already sent to her (that happened). Returns (added, removed)."""
+        with self.engine.begin() as conn:
+            rows = conn.execute(
+                sa.select(case_referrals.c.id, case_referrals.c.organisation, case_referrals.c.sent_at).where(
+                    case_referrals.c.escalation_id == escalation_id
+                )
+            ).all()
+            have = {r.organisation for r in rows}
+            drop = [r.id for r in rows if r.organisation not in names and r.sent_at is None]
+            new = [n for n in dict.fromkeys(names) if n not in have]
+            if drop:
+                conn.execute(case_referrals.delete().where(case_referrals.c.id.in_(drop)))
+            now = self.clock()
+            for name in new:
+                conn.execute(
+                    case_referrals.insert().values(
+                        escalation_id=escalation_id, organisation=name, country=country, at=now, referred_by=by
+                    )
+                )
+        return len(new), len(drop)
+
+    def mark_referrals_sent(self, referral_ids: list[int]) -> None:
+        with self.engine.begin() as conn:
+            conn.execute(
+                case_referrals.update()
+                .where(case_referrals.c.id.in_(referral_ids), case_referrals.c.sent_at.is_(None))
+                .values(sent_at=self.clock())
+            )
 
     def categories(self, escalation_ids: list[int]) -> dict[int, str]:
         if not escalation_ids:
@@ -409,10 +475,20 @@ class DeskStore:
                 .order_by(escalations.c.id.desc())
                 .limit(50)
             ).all()
+        referred = self.referrals([r.id for r in rows])
         return [
             PastCase(
-                r.id, r.created_at, r.status, r.risk_level, r.risk_category, r.category, r.outcome, r.counsellor, r.channel
-            )
+                r.id,
+                r.created_at,
+                r.status,
+                r.risk_level,
+                r.risk_category,
+                r.category,
+                r.outcome,
+                r.counsellor,
+                r.channel,
+                tuple(x.organisation for x in referred.get(r.id, [])),
+            )  # fmt: skip
             for r in rows
         ]
 

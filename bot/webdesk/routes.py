@@ -380,6 +380,9 @@ async def case_action(request: web.Request) -> web.StreamResponse:
         if action == "referrals":
             service.set_referrals(actor, number, [str(v) for v in form.getall("referral", [])])
             raise _back(number, "referred")
+        if action == "sendreferrals":
+            service.send_referrals(actor, number)
+            raise _back(number, "sent")
         if action == "transfer":
             service.offer_transfer(actor, number, str(form.get("to", "")))
             raise _back(number, "offered")

@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 import sqlalchemy as sa
 from cryptography.fernet import InvalidToken, MultiFernet
 
-from bot.content import Catalog, Organisation
+from bot.content import Catalog, Country, Organisation
 from bot.desk import CounsellorDesk
 from bot.evaluation import percentile
 from bot.handoff import (
@@ -36,7 +36,7 @@ from bot.handoff import (
 from bot.retention import ANONYMOUS
 from bot.stats import report
 from bot.webdesk.canned import CannedReplies, CannedReply, Taxonomy
-from bot.webdesk.data import ACCEPTED, DECLINED, WITHDRAWN, DeskStore, Note, PastCase, Record, Transfer
+from bot.webdesk.data import ACCEPTED, DECLINED, WITHDRAWN, DeskStore, Note, PastCase, Record, Referral, Transfer
 from bot.webdesk.permissions import (
     Actor,
     Forbidden,
@@ -83,9 +83,11 @@ class CaseView:
     lines: list[TranscriptLine]
     notes: list[Note]
     record: Record
+    referrals: list[Referral]
     history: list[PastCase]
     canned: list[CannedReply]
     organisations: list[Organisation]
+    referral_text: CannedReply | None  # what "send to her" sends: contacts of referrals not sent yet
     offer_out: Transfer | None  # she offered it to a colleague, not answered yet
     offer_in: Transfer | None  # offered to the person looking
     colleagues: list[str]
@@ -141,6 +143,21 @@ class DeskService:
         if case is None:
             raise NotFound(f"case {escalation_id}")
         return case
+
+    def _country(self, case: Escalation) -> Country | None:
+        return self.catalog.countries.get(case.country or self.catalog.default_country(case.language) or "")
+
+    def _referral_text(self, case: Escalation, referrals: list[Referral]) -> tuple[CannedReply | None, list[Referral]]:
+        """The vetted referral text for the referrals not sent yet whose organisation is in her
+        country's facts with a contact, and those referrals."""
+        country = self._country(case)
+        if country is None:
+            return None, []
+        by_name = {o.name: o for o in country.organisations}
+        pending = [r for r in referrals if r.sent_at is None and r.organisation in by_name]
+        pending = [r for r in pending if country.contact_of(by_name[r.organisation])]
+        text = self.canned.referral(case.language, country, [by_name[r.organisation] for r in pending])
+        return text, pending
 
     def _seal(self, text: str) -> str:
         return self.cipher.encrypt(text.encode()).decode()
@@ -199,15 +216,18 @@ class DeskService:
         if history:
             self.store.audit(actor.handle, "read_history", case.id)
         offers_out = [t for t in self.store.pending_transfers(escalation_id=case.id) if t.from_counsellor == case.counsellor]
-        country = self.catalog.countries.get(case.country or self.catalog.default_country(case.language) or "")
+        country = self._country(case)
+        referrals = self.store.referrals([case.id]).get(case.id, [])
         return CaseView(
             case=case,
             lines=lines,
             notes=notes,
             record=self.store.record(case.id),
+            referrals=referrals,
             history=history,
             canned=self.canned.for_case(case.language, case.country, case.channel),
             organisations=list(country.organisations) if country else [],
+            referral_text=self._referral_text(case, referrals)[0],
             offer_out=offers_out[0] if offers_out else None,
             offer_in=offer_in,
             colleagues=sorted(h for h in active if h != actor.handle),
@@ -268,11 +288,25 @@ class DeskService:
     def set_referrals(self, actor: Actor, escalation_id: int, names: list[str]) -> None:
         case = self._case(escalation_id)
         require(may_act(actor, case), "only the counsellor who holds the case records referrals")
-        country = self.catalog.countries.get(case.country or self.catalog.default_country(case.language) or "")
+        country = self._country(case)
         known = {o.name for o in country.organisations} if country else set()
         chosen = [n for n in names if n in known]  # only organisations of her country's sourced facts
-        self.store.update_record(case.id, actor.handle, referrals=chosen)
+        self.store.set_referrals(case.id, country.code if country else None, actor.handle, chosen)
         self.store.audit(actor.handle, "referrals", case.id)
+
+    def send_referrals(self, actor: Actor, escalation_id: int) -> int:
+        """Send her, through the outbox, the vetted referral text with the contacts (from the
+        facts) of the organisations she was referred to and has not been sent yet."""
+        self._allow_list()
+        case = self._case(escalation_id)
+        require(may_act(actor, case), "only the counsellor who holds the case writes to her")
+        text, pending = self._referral_text(case, self.store.referrals([case.id]).get(case.id, []))
+        if text is None:
+            raise ValueError("empty: no referral with a contact to send")
+        line = self.desk.send(actor.handle, case.id, text.text)
+        self.store.mark_referrals_sent([r.id for r in pending])
+        self.store.audit(actor.handle, "referrals_sent", case.id)
+        return line
 
     def offer_transfer(self, actor: Actor, escalation_id: int, to_handle: str) -> int:
         active = self._allow_list()
