@@ -7,14 +7,17 @@ import json
 import os
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
+import yaml
 
 from bot.config import ROOT, Settings
 from bot.content import Catalog
 from tests.conftest import LANGUAGES, Conversation, needs
 
 ASK_KEYS = {"language", "topic", "intent", "confidence", "escalate", "risk_level", "risk_category", "replies"}
+ASK_KEYS |= {"offer_flags", "offer_facts"}  # issue 16
 GREETINGS = {
     "en": "hello, I have a question",
     "th": "สวัสดีค่ะ มีเรื่องอยากถาม",
@@ -156,3 +159,42 @@ def test_ask_command_contract(live_settings: Settings) -> None:
         check=True,
     )
     assert json.loads(single.stdout)["intent"] == "bot_identity"
+
+
+def test_ask_contract_offer_flags_facts_and_an_image(live_settings: Settings, tmp_path: Path) -> None:
+    """Issue 16: every line carries offer_flags/offer_facts; {"image": path} takes the Telegram photo's path."""
+    from benchmarks.offer_images import render
+    from bot.offer import analyse
+
+    offer = (
+        "a woman on facebook offers me a job in a restaurant in Bangkok, 20000 baht a month, she will pay the bus. I am 16"  # noqa: E501
+    )
+    items = yaml.safe_load((ROOT / "tests/data/offers/en.yml").read_text(encoding="utf-8"))["items"]
+    screenshot = tmp_path / "offer.jpg"
+    screenshot.write_bytes(render(items[5]["text"], "en", seed=5))
+    renamed = tmp_path / "not-a-picture.jpg"
+    renamed.write_bytes(b"just text, renamed")
+    lines = [
+        {"user": "o1", "text": "hi"},
+        {"user": "o1", "text": offer},
+        {"user": "o1", "image": str(screenshot)},
+        {"user": "o1", "image": str(renamed)},
+        {"user": "o1", "image": str(tmp_path / "missing.jpg")},
+    ]
+    env = {**os.environ, "SP_RASA_PORT": str(live_settings.rasa_port), "SP_VAR_DIR": str(live_settings.var_dir)}
+    result = subprocess.run(
+        [sys.executable, "-m", "bot", "ask", "--no-start"],
+        input="\n".join(json.dumps(line) for line in lines),
+        capture_output=True, text=True, cwd=ROOT, env=env, timeout=180, check=True,
+    )  # fmt: skip
+    out = [json.loads(line) for line in result.stdout.splitlines()]
+    assert len(out) == 5
+    assert out[0]["offer_flags"] == [] and ASK_KEYS <= set(out[0])
+    assert out[1]["offer_flags"] == list(analyse(offer, out[1]["language"], out[1]["country"]).flags)
+    assert {"stranger_recruiter", "travel_paid", "minor_recruited"} <= set(out[1]["offer_flags"])
+    assert out[1]["offer_facts"]["age"] == 16
+    expected = analyse(items[5]["text"], "en", out[2]["country"]).flags
+    assert out[2]["offer_flags"] == list(expected) and "Riyadh" in out[2]["ocr_text"]
+    assert out[3]["offer_flags"] == [] and out[3]["replies"]  # a kind reply, not a crash
+    assert "error" in out[4]
+    assert str(tmp_path) not in result.stderr and "Riyadh" not in result.stderr  # nothing of hers in the logs
