@@ -198,3 +198,16 @@ def test_ask_contract_offer_flags_facts_and_an_image(live_settings: Settings, tm
     assert out[3]["offer_flags"] == [] and out[3]["replies"]  # a kind reply, not a crash
     assert "error" in out[4]
     assert str(tmp_path) not in result.stderr and "Riyadh" not in result.stderr  # nothing of hers in the logs
+
+
+def test_job_check_skips_what_her_offer_already_said(conversation: Conversation, catalog: Catalog) -> None:
+    """Issue 16: the fee and the passport are in her message, so the check starts at question 3."""
+    offer = "I got a job offer in Dubai. The agency wants a 50000 peso placement fee first and the employer will keep my passport. Is it safe?"  # noqa: E501
+    turns = conversation.say(offer, "/affirm", "/deny", "/deny", "/deny", "/deny")
+    replies = [reply for turn in turns for reply in turn["replies"]]
+    assert catalog.text("job_check_q_contract", "en") in turns[1]["replies"]
+    for asked in ("job_check_q_fee", "job_check_q_passport"):
+        assert catalog.text(asked, "en") not in replies
+    result = "\n".join(turns[-1]["replies"])
+    for flag in ("flag_fee", "flag_passport", "flag_contract", "flag_licensed"):
+        assert catalog.text(flag, "en") in result
