@@ -162,6 +162,9 @@ class Pipeline:
             await self._move_rasa_conversation(key)
             turn = await self._handle(channel, user_id, key, raw, country_hint)
         turn.offer = self._offer(normalize(raw).text, turn.language, turn.country)
+        if self.variant == "sms" and turn.offer is not None and turn.offer.findings and not turn.escalate:
+            # SMS: the findings go with the answer (composed into her segment budget, numbers kept)
+            turn.replies.append(Message(self.render.offer_findings(turn.offer.flags, turn.language)))
         try:  # anonymous counters for the NGO; never allowed to cost her the reply
             record_turn(self.handoff.engine, channel, turn.language, turn.topic, turn.escalate)
         except Exception as error:  # noqa: BLE001
@@ -199,17 +202,10 @@ class Pipeline:
         short = shorten(result.text)
         turn.ocr_text = short
         replies = [Message(self.render.t("offer_read_back", turn.language, text=short))]
-        if turn.offer is not None and turn.offer.findings:
-            replies.append(Message(self.findings_text(turn.offer, turn.language)))
+        if turn.offer is not None and turn.offer.findings and self.variant != "sms":  # (SMS: added in handle)
+            replies.append(Message(self.render.offer_findings(turn.offer.flags, turn.language)))
         turn.replies = replies + list(turn.replies)
         return turn
-
-    def findings_text(self, report: OfferReport, language: str) -> str:
-        """The red flags found, one line each: the flag's name in her language and the ILO indicator."""
-        lines = [self.render.t("offer_findings", language, count=len(report.findings))]
-        for finding in report.findings:
-            lines.append(f"• {self.render.t('offer_flag_' + finding.flag, language)}")
-        return "\n".join(lines)
 
     async def _handle(
         self, channel: str, address: str, key: str, raw: bytes | str | None, country_hint: str | None = None

@@ -211,3 +211,27 @@ def test_job_check_skips_what_her_offer_already_said(conversation: Conversation,
     result = "\n".join(turns[-1]["replies"])
     for flag in ("flag_fee", "flag_passport", "flag_contract", "flag_licensed"):
         assert catalog.text(flag, "en") in result
+
+
+def test_an_sms_offer_gets_the_findings_in_her_language(live_settings: Settings, catalog: Catalog) -> None:
+    """Issue 16, SMS: the same analyser on her text; the findings ride with the answer in the SMS rendering."""
+    import asyncio
+
+    from bot.cli import open_pipeline
+    from bot.offer import analyse
+
+    offer = "Ada orang di Facebook menawari kerja di restoran di Malaysia. Harus bayar biaya pendaftaran 5 juta dulu, tiket pesawat dibayarin dia. Aman gak?"  # noqa: E501
+
+    async def main() -> tuple[list[str], tuple[str, ...]]:
+        async with open_pipeline(live_settings, variant="sms") as pipeline:
+            turn = await pipeline.handle("sms", "+628000000016", offer)
+            return [m.text for m in turn.replies], tuple(turn.offer.flags if turn.offer else ())
+
+    replies, flags = asyncio.run(main())
+    assert flags == analyse(offer, "id", None).flags or flags == analyse(offer, "id", "ID").flags
+    assert {"upfront_fee_or_debt", "stranger_recruiter"} <= set(flags)
+    heading = catalog.text("offer_findings", "id", count=len(flags))
+    (findings,) = [r for r in replies if r.startswith(heading)]
+    assert "\n" not in findings
+    for flag in flags:
+        assert catalog.text(f"offer_flag_{flag}", "id") in findings

@@ -102,3 +102,30 @@ def test_the_script_seen_overrides_a_wrong_profile_language() -> None:
     result = read_image(render(text, "th", seed=1), "en")
     assert result.languages.startswith("tha")
     assert "บาท" in result.text
+
+
+@pytest.mark.parametrize("language", ["en", "th", "my", "km", "vi", "id", "tl", "zh", "ru", "uk", "ro"])
+def test_sms_findings_in_her_language_composed_within_the_budget_with_the_numbers(language: str) -> None:
+    """SMS: the job-offer answer plus the findings line of a bad offer (four flags) still fits the 3-segment reply,
+    with the findings heading in it; each flag is named in her language."""
+    from bot.content import Message, load_catalog
+    from bot.content.render import Renderer
+    from bot.offer import FLAG_IDS
+    from bot.sms import segments
+    from bot.sms.compose import compose
+
+    catalog = load_catalog(ROOT / "data")
+    sms = Renderer(catalog, "sms")
+    flags = FLAG_IDS[:4]
+    line = sms.offer_findings(flags, language)
+    assert "\n" not in line
+    for flag in flags:
+        assert catalog.text(f"offer_flag_{flag}", language) in line
+    country = catalog.default_country(language) or "TH"
+    messages = [*sms.answer("job_offer", language, country), Message(line)]
+    reply = compose(messages, sms.t("sms_menu_intro", language), 3)
+    assert segments.count(reply.text).segments <= 3
+    heading = catalog.text("offer_findings", language, count=len(flags))
+    assert heading[:12] in reply.text
+    chat = Renderer(catalog).offer_findings(FLAG_IDS, language)
+    assert len(chat.splitlines()) == 1 + len(FLAG_IDS)
