@@ -6,7 +6,7 @@ export TF_CPP_MIN_LOG_LEVEL := 3
 export PYTHONPATH := $(CURDIR)
 
 .DEFAULT_GOAL := help
-.PHONY: help setup train run counsellor validate lint test-stories pytest test eval eval-risk eval-risk-bot eval-semantic benchmark-semantic benchmark benchmark-telegram benchmark-sms benchmark-load benchmark-desk sms audit translations clean
+.PHONY: help setup train run counsellor validate lint test-stories pytest test eval eval-risk eval-risk-bot eval-semantic eval-offer benchmark-semantic benchmark benchmark-telegram benchmark-sms benchmark-load benchmark-desk sms audit translations clean
 
 help: ## list the commands
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-19s %s\n", $$1, $$2}'
@@ -50,6 +50,9 @@ eval-risk-bot: train ## the whole bot on the unseen risk set: urgent escalated, 
 
 eval-semantic: train ## risk decision, lexicon vs lexicon + semantic, per language (blind + floor sets; ARGS=--bot for the whole bot)
 	$(PY) -m benchmarks.semantic_eval $(ARGS)
+
+eval-offer: setup ## offer check: per-flag/per-language precision/recall (blind set), screenshot OCR accuracy, latency (ARGS=--images N)
+	$(PY) -m benchmarks.offer_eval $(ARGS)
 
 benchmark-semantic: train ## the semantic layer's cost side by side with the lexicon alone (ARGS=--train)
 	$(PY) -m benchmarks.semantic_speed $(ARGS)

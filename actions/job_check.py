@@ -13,6 +13,16 @@ from actions.common import country_of, intent_of, language_of, renderer, send, t
 from bot.content.render import JOB_CHECK_FLAGS
 
 JOB_SLOTS = tuple(JOB_CHECK_FLAGS)
+# What a red flag found in her own words answers (issue 16): only answers she gave; silence answers nothing.
+ANSWERED_BY_FLAG: dict[str, tuple[str, bool]] = {
+    "upfront_fee_or_debt": ("job_fee", True),
+    "documents_kept": ("job_passport", True),
+    "no_contract": ("job_contract", False),
+    "wrong_visa": ("job_visa", True),
+    "too_good_pay": ("job_too_good", True),
+    "pressure_secrecy": ("job_too_good", True),
+}
+RECENT_MESSAGES = 4  # her last messages read when the check starts
 # Intents the form does not swallow: the form rejects them so that rules handle them.
 INTERRUPTING_INTENTS = frozenset({"danger", "stop"})
 
@@ -32,7 +42,29 @@ class ValidateJobCheckForm(FormValidationAction):
         asked = tracker.get_slot("requested_slot")  # None while the form is being activated
         if asked and intent not in ("affirm", "deny"):
             dispatcher.utter_message(text=renderer(tracker).t("job_check_not_yes_no", language))
+        if not asked:  # starting: what she already told us is not asked again
+            events = [*events, *prefilled(tracker, language)]
         return [*events, *topic_events("recruitment", language)]
+
+
+def prefilled(tracker: Tracker, language: str) -> List[SlotSet]:
+    """Answers her recent messages already give (the offer analyser's flags), for questions not yet answered."""
+    from bot.offer import analyse
+
+    texts = [
+        str(e.get("text") or "")
+        for e in tracker.events
+        if e.get("event") == "user" and not str(e.get("text") or "").startswith("/")
+    ][-RECENT_MESSAGES:]
+    if not texts:
+        return []
+    report = analyse("\n".join(texts), language, country_of(tracker))
+    answers: dict[str, bool] = {}
+    for flag in report.flags:
+        if flag in ANSWERED_BY_FLAG:
+            slot, value = ANSWERED_BY_FLAG[flag]
+            answers.setdefault(slot, value)
+    return [SlotSet(slot, value) for slot, value in answers.items() if tracker.get_slot(slot) is None]
 
 
 class ActionAskJobSlot(Action):

@@ -8,6 +8,7 @@ import json
 import logging
 import sys
 from contextlib import asynccontextmanager
+from pathlib import Path
 from typing import AsyncIterator
 
 from bot.config import ROOT, Settings
@@ -147,13 +148,30 @@ async def ask(settings: Settings, text: str | None) -> int:
                 continue
             try:
                 item = json.loads(line)
-                user, message = str(item.get("user") or "anonymous"), item.get("text")
+                user, message, image = str(item.get("user") or "anonymous"), item.get("text"), item.get("image")
             except (ValueError, AttributeError):
                 print(json.dumps({"error": 'each line must be a JSON object {"user": ..., "text": ...}'}), flush=True)
+                continue
+            if isinstance(image, str) and message is None:  # a screenshot: the same path as a Telegram photo
+                try:
+                    data = _read_image_file(Path(image))
+                except OSError as error:
+                    print(json.dumps({"error": f"image not readable ({type(error).__name__})"}), flush=True)
+                    continue
+                turn = await pipeline.handle_image(LOCAL_CHANNEL, user, data)
+                print(json.dumps(turn.as_json(), ensure_ascii=False), flush=True)
                 continue
             turn = await pipeline.handle(LOCAL_CHANNEL, user, message if isinstance(message, str) else None)
             print(json.dumps(turn.as_json(), ensure_ascii=False), flush=True)
     return 0
+
+
+def _read_image_file(path: Path) -> bytes:
+    """An image file for `ask`, read into memory with the same byte limit as a Telegram photo (checked first)."""
+    from bot.offer.ocr import MAX_BYTES
+
+    with path.open("rb") as file:
+        return file.read(MAX_BYTES + 1)  # one byte over the limit is enough for the size check to refuse it
 
 
 async def telegram(settings: Settings, webhook: bool) -> None:

@@ -23,6 +23,8 @@ from bot.handoff import CLAIMED, Escalation, Handoff
 from bot.hours import DutyHours
 from bot.langid import LanguageIdentifier
 from bot.locks import KeyedLocks
+from bot.offer import OfferReport, analyse
+from bot.offer.ocr import ImageRejected, read_image, shorten
 from bot.profiles import Profile, ProfileStore, user_key
 from bot.rasa_client import RasaClient, RasaUnavailable
 from bot.rekey import rename_user
@@ -60,9 +62,11 @@ class Turn:
     risk_category: str | None = None
     handoff: str | None = None  # None | "waiting" (escalated, not yet claimed) | "counsellor"
     escalation_id: int | None = None
+    offer: OfferReport | None = None  # the offer analyser on her message (issue 16)
+    ocr_text: str | None = None  # what was read from her image (shown back to her, never logged)
 
     def as_json(self) -> dict[str, Any]:
-        return {
+        data = {
             "language": self.language,
             "topic": self.topic,
             "intent": self.intent,
@@ -74,7 +78,12 @@ class Turn:
             "replies": [m.text for m in self.replies],
             "buttons": [[{"title": t, "payload": p} for t, p in m.buttons] for m in self.replies],
             "country": self.country,
+            "offer_flags": list(self.offer.flags) if self.offer is not None else [],
+            "offer_facts": self.offer.as_dict()["facts"] if self.offer is not None else {},
         }
+        if self.ocr_text is not None:
+            data["ocr_text"] = self.ocr_text
+        return data
 
 
 class Pipeline:
@@ -152,10 +161,50 @@ class Pipeline:
         async with self._locks.hold(key):
             await self._move_rasa_conversation(key)
             turn = await self._handle(channel, user_id, key, raw, country_hint)
+        turn.offer = self._offer(normalize(raw).text, turn.language, turn.country)
+        if self.variant == "sms" and turn.offer is not None and turn.offer.findings and not turn.escalate:
+            # SMS: the findings go with the answer (composed into her segment budget, numbers kept)
+            turn.replies.append(Message(self.render.offer_findings(turn.offer.flags, turn.language)))
         try:  # anonymous counters for the NGO; never allowed to cost her the reply
             record_turn(self.handoff.engine, channel, turn.language, turn.topic, turn.escalate)
         except Exception as error:  # noqa: BLE001
             log.error("stats not recorded (%s)", type(error).__name__)
+        return turn
+
+    def _offer(self, text: str, language: str, country: str | None) -> OfferReport | None:
+        """The offer analyser on her text; None when it is not an offer (never allowed to cost her the reply)."""
+        if not text or text.startswith("/"):
+            return None
+        try:
+            report = analyse(text, language, country)
+        except Exception as error:  # noqa: BLE001
+            log.error("offer analyser failed (%s)", type(error).__name__)
+            return None
+        return report if report.is_offer or report.findings else None
+
+    async def handle_image(self, channel: str, user_id: str, data: bytes) -> Turn:
+        """A screenshot or photo of an offer: OCR in memory (never stored, never logged), then the same path as
+        her text, with what was read shown back (shortened, so she can correct it) and the findings."""
+        import asyncio
+
+        key = self.key_for(channel, user_id)
+        profile = self.profiles.get(key)
+        language = self.catalog.language(profile.language)
+        try:
+            result = await asyncio.to_thread(read_image, data, language)
+        except ImageRejected as rejected:
+            log.info("image not read (%s)", rejected.reason)
+            return self._local(profile, "smalltalk", [Message(self.render.t("offer_image_unreadable", language))])
+        if result.empty:
+            log.info("image not read (no text)")
+            return self._local(profile, "smalltalk", [Message(self.render.t("offer_image_unreadable", language))])
+        turn = await self.handle(channel, user_id, result.text)
+        short = shorten(result.text)
+        turn.ocr_text = short
+        replies = [Message(self.render.t("offer_read_back", turn.language, text=short))]
+        if turn.offer is not None and turn.offer.findings and self.variant != "sms":  # (SMS: added in handle)
+            replies.append(Message(self.render.offer_findings(turn.offer.flags, turn.language)))
+        turn.replies = replies + list(turn.replies)
         return turn
 
     async def _handle(

@@ -43,10 +43,12 @@ class FakeTelegram:
     # group chat id -> user ids of its human members (the bot is always a member too)
     members: dict[int, set[int]] = field(default_factory=dict)
     admins: dict[int, set[int]] = field(default_factory=dict)
+    files: dict[str, bytes] = field(default_factory=dict)  # file id -> the bytes getFile + download serve
 
     async def start(self) -> None:
         app = web.Application()
         app.router.add_post("/bot{token}/{method}", self._handle)
+        app.router.add_get("/file/bot{token}/{path:.*}", self._download)
         self._runner = web.AppRunner(app)
         await self._runner.setup()
         site = web.TCPSite(self._runner, "127.0.0.1", 0)
@@ -77,6 +79,30 @@ class FakeTelegram:
             if text.startswith("/"):
                 message["entities"] = [{"type": "bot_command", "offset": 0, "length": len(text.split()[0])}]
         return {"update_id": next(self._ids), "message": message}
+
+    def photo(self, chat_id: int, data: bytes, width: int = 720, height: int = 1280) -> dict[str, Any]:
+        """She sends a photo (Telegram sends several sizes; here one, holding ``data``)."""
+        file_id = f"photo{len(self.files) + 1}"
+        self.files[file_id] = data
+        size = {"file_id": file_id, "file_unique_id": f"u{file_id}", "width": width, "height": height,
+                "file_size": len(data)}  # fmt: skip
+        return self.push(self.message_update(chat_id, photo=[size]))
+
+    def document(self, chat_id: int, data: bytes, name: str, mime_type: str) -> dict[str, Any]:
+        file_id = f"doc{len(self.files) + 1}"
+        self.files[file_id] = data
+        document = {"file_id": file_id, "file_unique_id": f"u{file_id}", "file_name": name, "mime_type": mime_type,
+                    "file_size": len(data)}  # fmt: skip
+        return self.push(self.message_update(chat_id, document=document))
+
+    async def _download(self, request: web.Request) -> web.Response:
+        if request.match_info["token"] != self.token:
+            return web.Response(status=401)
+        file_id = request.match_info["path"].rsplit("/", 1)[-1]
+        self.calls.append(Call("download", {"file_id": file_id}))
+        if file_id not in self.files:
+            return web.Response(status=404)
+        return web.Response(body=self.files[file_id])
 
     def push(self, update: dict[str, Any]) -> dict[str, Any]:
         self.updates.append(update)
@@ -169,6 +195,11 @@ class FakeTelegram:
                 "from": BOT_USER,
                 "text": params.get("text", ""),
             }
+        if method == "getFile":
+            file_id = str(params["file_id"])
+            data = self.files.get(file_id, b"")
+            return {"file_id": file_id, "file_unique_id": f"u{file_id}", "file_size": len(data),
+                    "file_path": f"files/{file_id}"}  # fmt: skip
         if method == "getChatMember":
             user = int(params["user_id"])
             inside = user in self.members.get(int(params["chat_id"]), set())

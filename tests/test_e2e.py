@@ -7,14 +7,17 @@ import json
 import os
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
+import yaml
 
 from bot.config import ROOT, Settings
 from bot.content import Catalog
 from tests.conftest import LANGUAGES, Conversation, needs
 
 ASK_KEYS = {"language", "topic", "intent", "confidence", "escalate", "risk_level", "risk_category", "replies"}
+ASK_KEYS |= {"offer_flags", "offer_facts"}  # issue 16
 GREETINGS = {
     "en": "hello, I have a question",
     "th": "สวัสดีค่ะ มีเรื่องอยากถาม",
@@ -156,3 +159,79 @@ def test_ask_command_contract(live_settings: Settings) -> None:
         check=True,
     )
     assert json.loads(single.stdout)["intent"] == "bot_identity"
+
+
+def test_ask_contract_offer_flags_facts_and_an_image(live_settings: Settings, tmp_path: Path) -> None:
+    """Issue 16: every line carries offer_flags/offer_facts; {"image": path} takes the Telegram photo's path."""
+    from benchmarks.offer_images import render
+    from bot.offer import analyse
+
+    offer = (
+        "a woman on facebook offers me a job in a restaurant in Bangkok, 20000 baht a month, she will pay the bus. I am 16"  # noqa: E501
+    )
+    items = yaml.safe_load((ROOT / "tests/data/offers/en.yml").read_text(encoding="utf-8"))["items"]
+    screenshot = tmp_path / "offer.jpg"
+    screenshot.write_bytes(render(items[5]["text"], "en", seed=5))
+    renamed = tmp_path / "not-a-picture.jpg"
+    renamed.write_bytes(b"just text, renamed")
+    lines = [
+        {"user": "o1", "text": "hi"},
+        {"user": "o1", "text": offer},
+        {"user": "o1", "image": str(screenshot)},
+        {"user": "o1", "image": str(renamed)},
+        {"user": "o1", "image": str(tmp_path / "missing.jpg")},
+    ]
+    env = {**os.environ, "SP_RASA_PORT": str(live_settings.rasa_port), "SP_VAR_DIR": str(live_settings.var_dir)}
+    result = subprocess.run(
+        [sys.executable, "-m", "bot", "ask", "--no-start"],
+        input="\n".join(json.dumps(line) for line in lines),
+        capture_output=True, text=True, cwd=ROOT, env=env, timeout=180, check=True,
+    )  # fmt: skip
+    out = [json.loads(line) for line in result.stdout.splitlines()]
+    assert len(out) == 5
+    assert out[0]["offer_flags"] == [] and ASK_KEYS <= set(out[0])
+    assert out[1]["offer_flags"] == list(analyse(offer, out[1]["language"], out[1]["country"]).flags)
+    assert {"stranger_recruiter", "travel_paid", "minor_recruited"} <= set(out[1]["offer_flags"])
+    assert out[1]["offer_facts"]["age"] == 16
+    expected = analyse(items[5]["text"], "en", out[2]["country"]).flags
+    assert out[2]["offer_flags"] == list(expected) and "Riyadh" in out[2]["ocr_text"]
+    assert out[3]["offer_flags"] == [] and out[3]["replies"]  # a kind reply, not a crash
+    assert "error" in out[4]
+    assert str(tmp_path) not in result.stderr and "Riyadh" not in result.stderr  # nothing of hers in the logs
+
+
+def test_job_check_skips_what_her_offer_already_said(conversation: Conversation, catalog: Catalog) -> None:
+    """Issue 16: the fee and the passport are in her message, so the check starts at question 3."""
+    offer = "I got a job offer in Dubai. The agency wants a 50000 peso placement fee first and the employer will keep my passport. Is it safe?"  # noqa: E501
+    turns = conversation.say(offer, "/affirm", "/deny", "/deny", "/deny", "/deny")
+    replies = [reply for turn in turns for reply in turn["replies"]]
+    assert catalog.text("job_check_q_contract", "en") in turns[1]["replies"]
+    for asked in ("job_check_q_fee", "job_check_q_passport"):
+        assert catalog.text(asked, "en") not in replies
+    result = "\n".join(turns[-1]["replies"])
+    for flag in ("flag_fee", "flag_passport", "flag_contract", "flag_licensed"):
+        assert catalog.text(flag, "en") in result
+
+
+def test_an_sms_offer_gets_the_findings_in_her_language(live_settings: Settings, catalog: Catalog) -> None:
+    """Issue 16, SMS: the same analyser on her text; the findings ride with the answer in the SMS rendering."""
+    import asyncio
+
+    from bot.cli import open_pipeline
+    from bot.offer import analyse
+
+    offer = "Ada orang di Facebook menawari kerja di restoran di Malaysia. Harus bayar biaya pendaftaran 5 juta dulu, tiket pesawat dibayarin dia. Aman gak?"  # noqa: E501
+
+    async def main() -> tuple[list[str], tuple[str, ...]]:
+        async with open_pipeline(live_settings, variant="sms") as pipeline:
+            turn = await pipeline.handle("sms", "+628000000016", offer)
+            return [m.text for m in turn.replies], tuple(turn.offer.flags if turn.offer else ())
+
+    replies, flags = asyncio.run(main())
+    assert flags == analyse(offer, "id", None).flags or flags == analyse(offer, "id", "ID").flags
+    assert {"upfront_fee_or_debt", "stranger_recruiter"} <= set(flags)
+    heading = catalog.text("offer_findings", "id", count=len(flags))
+    (findings,) = [r for r in replies if r.startswith(heading)]
+    assert "\n" not in findings
+    for flag in flags:
+        assert catalog.text(f"offer_flag_{flag}", "id") in findings

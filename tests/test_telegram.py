@@ -197,7 +197,8 @@ def test_non_text_updates_edits_and_groups(live_settings: Settings, catalog: Cat
         fake.say(OTHER_GIRL, None, document={"file_id": "d", "file_unique_id": "d"})
         await fake.wait_for(lambda: len(fake.sent(OTHER_GIRL)) >= 4)
         texts = fake.texts(OTHER_GIRL)
-        assert texts.count(catalog.text("input_non_text", "en")) == 3
+        assert texts.count(catalog.text("input_non_text", "en")) == 2  # the sticker, the document of no type
+        assert catalog.text("offer_image_unreadable", "en") in texts  # the photo Telegram could not give us
         assert any(t.startswith(catalog.text("input_voice", "en")) for t in texts)
         edited = fake.message_update(OTHER_GIRL, "who are you?")
         fake.push({"update_id": edited["update_id"], "edited_message": edited["message"]})
@@ -520,5 +521,75 @@ def test_a_girl_who_blocked_the_bot_is_dead_lettered_not_retried_forever(live_se
         await asyncio.sleep(1.0)  # ten more supervisor ticks
         tries = [c for c in fake.calls if c.method == "sendMessage" and int(c.params["chat_id"]) == blocked_chat]
         assert len(tries) == 1
+
+    run(live_settings, scenario)
+
+
+def _offer(language: str, index: int) -> str:
+    import yaml
+
+    from bot.config import ROOT
+
+    items = yaml.safe_load((ROOT / "tests/data/offers" / f"{language}.yml").read_text(encoding="utf-8"))["items"]
+    return str(items[index]["text"])
+
+
+PHOTO_GIRL, BAD_INPUT_GIRL = 3001, 3002
+
+
+def test_a_screenshot_of_an_offer_gets_what_was_read_and_the_findings(live_settings: Settings, catalog: Catalog) -> None:
+    """Issue 16: a photo goes through the real client: getFile, download (in memory), OCR, the analyser."""
+    from benchmarks.offer_images import render
+    from bot.offer import analyse
+
+    text = _offer("en", 5)
+    expected = analyse(text, "en", None).flags
+    assert expected
+
+    async def scenario(fake: FakeTelegram, _: TelegramBot) -> None:
+        fake.photo(PHOTO_GIRL, render(text, "en", seed=5))
+        heading = catalog.text("offer_findings", "en", count=len(expected))
+        found = await fake.wait_for(lambda: [t for t in fake.texts(PHOTO_GIRL) if t.startswith(heading)], timeout=60)
+        for flag in expected:
+            assert catalog.text(f"offer_flag_{flag}", "en") in found[0]
+        read_back = catalog.text("offer_read_back", "en", text="@@").split("@@")[0]
+        shown = [t for t in fake.texts(PHOTO_GIRL) if t.startswith(read_back)]
+        assert shown and "Riyadh" in shown[0]  # her text, shown back so she can correct it
+        assert any(c.method == "getFile" for c in fake.calls) and any(c.method == "download" for c in fake.calls)
+
+    run(live_settings, scenario)
+
+
+def test_bad_images_and_stickers_get_a_kind_reply(live_settings: Settings, catalog: Catalog) -> None:
+    """A huge image (refused before download), a non-image renamed .jpg, an image without text, an animated
+    sticker, a voice note: each a kind reply, never a crash."""
+    import io
+
+    from PIL import Image
+
+    from bot.offer.ocr import MAX_BYTES
+
+    blank = io.BytesIO()
+    Image.new("RGB", (640, 480), (230, 230, 230)).save(blank, format="JPEG")
+    unreadable = catalog.text("offer_image_unreadable", "en")
+    chat = BAD_INPUT_GIRL
+
+    async def scenario(fake: FakeTelegram, _: TelegramBot) -> None:
+        huge = fake.message_update(chat, photo=[{"file_id": "huge", "file_unique_id": "huge", "width": 20000,
+                                                 "height": 20000, "file_size": MAX_BYTES + 1}])  # fmt: skip
+        fake.push(huge)
+        await fake.wait_for(lambda: fake.texts(chat).count(unreadable) == 1)
+        assert not any(c.method == "getFile" and c.params.get("file_id") == "huge" for c in fake.calls)
+        fake.document(chat, b"%PDF-1.4 this is not a picture", "offer.jpg", "image/jpeg")
+        await fake.wait_for(lambda: fake.texts(chat).count(unreadable) == 2, timeout=60)
+        fake.photo(chat, blank.getvalue(), 640, 480)
+        await fake.wait_for(lambda: fake.texts(chat).count(unreadable) == 3, timeout=60)
+        fake.say(chat, None, sticker={"file_id": "a", "file_unique_id": "a", "width": 512, "height": 512,
+                                      "is_animated": True, "is_video": False, "type": "regular"})  # fmt: skip
+        await fake.wait_for(lambda: catalog.text("input_non_text", "en") in fake.texts(chat))
+        fake.say(chat, None, voice={"file_id": "v3", "file_unique_id": "v3", "duration": 2})
+        await fake.wait_for(lambda: any(t.startswith(catalog.text("input_voice", "en")) for t in fake.texts(chat)))
+        fake.say(chat, "who are you?")  # and she can go on
+        await fake.wait_for(lambda: catalog.text("bot_identity", "en") in fake.texts(chat))
 
     run(live_settings, scenario)

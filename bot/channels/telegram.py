@@ -40,6 +40,7 @@ from bot.content.render import Renderer
 from bot.delivery import DeliveryFailed, OutboxWorker
 from bot.desk import CounsellorDesk, notify_overdue
 from bot.handoff import AlreadyClaimed, Delivery, Escalation, NotAllowed
+from bot.offer import ocr
 from bot.pipeline import Pipeline, Turn
 
 log = logging.getLogger(__name__)
@@ -266,8 +267,40 @@ class TelegramBot:
         language = self._language(chat.id)
         if message.voice or message.audio or message.video_note:
             await self._send(chat.id, self._helplines_message(chat.id, language, "input_voice"))
-        else:
+            return
+        image = self._image_of(message)
+        if image is None or self.handoff.active_for(self._key(chat.id)) is not None:
             await self._send(chat.id, Message(self.render.t("input_non_text", language)))
+            return
+        if not self.limiter.allow(chat.id):
+            if self.limiter.should_warn(chat.id):
+                await self._send(chat.id, Message(self.render.t("rate_limited", language)))
+            return
+        file_id, size = image
+        if size is not None and size > ocr.MAX_BYTES:  # refused before it is even downloaded
+            await self._send(chat.id, Message(self.render.t("offer_image_unreadable", language)))
+            return
+        try:
+            file = await with_retries(self._bot.get_file, file_id)
+            data = bytes(await file.download_as_bytearray())  # in memory only, never written to disk
+        except TelegramError as error:
+            log.warning("image not downloaded (%s)", type(error).__name__)
+            await self._send(chat.id, Message(self.render.t("offer_image_unreadable", language)))
+            return
+        turn = await self.pipeline.handle_image(CHANNEL, str(chat.id), data)
+        del data
+        await self._send_turn(chat.id, turn)
+
+    @staticmethod
+    def _image_of(message: TgMessage) -> tuple[str, int | None] | None:
+        """A photo (its largest size) or a document that says it is an image: (file id, size in bytes)."""
+        if message.photo:
+            largest = max(message.photo, key=lambda p: p.width * p.height)
+            return largest.file_id, largest.file_size
+        document = message.document
+        if document is not None and (document.mime_type or "").startswith("image/"):
+            return document.file_id, document.file_size
+        return None
 
     async def on_button(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
         """Inline buttons: her menu/yes-no/country choices, or a counsellor's Claim."""

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 from bot.content.catalog import FALLBACK_LANGUAGE, Catalog, Country, Hotline
@@ -291,6 +292,14 @@ class Renderer:
 
     def ask_country(self, language: str) -> list[Message]:
         return [Message(self.t("ask_country", language), self.country_buttons(language))]
+
+    def offer_findings(self, flags: Sequence[str], language: str) -> str:
+        """The offer analyser's red flags in her language (issue 16): one line each; on SMS one line, ';'-joined."""
+        heading = self.t("offer_findings", language, count=len(flags))
+        names = [self.t("offer_flag_" + flag, language) for flag in flags]
+        if self.variant == "sms":
+            return f"{heading} " + "; ".join(names)
+        return "\n".join([heading, *(f"• {name}" for name in names)])
 
     def job_check_question(self, slot: str, language: str) -> Message:
         return Message(self.t("job_check_q_" + slot.removeprefix("job_"), language), self.yes_no_buttons(language))

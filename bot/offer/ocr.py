@@ -1,0 +1,177 @@
+"""Reading a screenshot of an offer: image bytes -> text, with Tesseract (Debian `tesseract-ocr-*`). No Rasa.
+
+The image stays in memory: it is checked (byte limit, then the pixel count read from the header before any
+decoding - decompression bombs), decoded once with Pillow, and piped to the `tesseract` binary on stdin.
+Nothing is written to disk and the text it reads is never logged.
+"""
+
+from __future__ import annotations
+
+import io
+import logging
+import shutil
+import subprocess  # noqa: S404 - the tesseract binary, with a fixed argument list
+import warnings
+from dataclasses import dataclass
+
+import regex
+
+from bot.text import normalize
+
+log = logging.getLogger(__name__)
+
+MAX_BYTES = 8 * 1024 * 1024  # a phone screenshot is well under this; checked before decoding
+MAX_PIXELS = 24_000_000  # width x height read from the header, before decoding (decompression bombs)
+MAX_SIDE = 3000  # larger images are scaled down before OCR (time, memory)
+TIMEOUT_SECONDS = 60.0
+
+# Her profile language -> Tesseract traineddata (Debian tesseract-ocr-<code>; Tagalog uses fil).
+TESSERACT_LANGUAGE: dict[str, str] = {
+    "en": "eng", "th": "tha", "my": "mya", "km": "khm", "vi": "vie", "id": "ind",
+    "tl": "fil", "zh": "chi_sim", "ru": "rus", "uk": "ukr", "ro": "ron",
+}  # fmt: skip
+# A script seen in the first pass -> the language that reads it (when her profile language does not).
+_SCRIPTS: tuple[tuple[str, str], ...] = (
+    ("tha", r"\p{Thai}"),
+    ("mya", r"\p{Myanmar}"),
+    ("khm", r"\p{Khmer}"),
+    ("chi_sim", r"\p{Han}"),
+    ("rus", r"\p{Cyrillic}"),
+)
+_SCRIPT_RE = {code: regex.compile(pattern) for code, pattern in _SCRIPTS}
+# OCR puts spaces between Thai / Chinese / Burmese / Khmer characters; these scripts do not separate words.
+_NO_SPACE = r"\p{Thai}\p{Han}\p{Myanmar}\p{Khmer}\u3000-\u303F\uFF00-\uFFEF"
+_INNER_SPACE = regex.compile(rf"(?<=[{_NO_SPACE}])\s+(?=[{_NO_SPACE}])")
+# Tesseract's script detection (--psm 0, osd.traineddata) -> the language that reads that script. It does not
+# know Burmese or Khmer: those are read when her profile language is Burmese or Khmer, or seen in the first pass.
+_OSD_SCRIPT = {"Thai": "tha", "Han": "chi_sim", "Cyrillic": "rus"}
+_OSD_LINE = regex.compile(r"Script: (\w+)\s+Script confidence: ([0-9.]+)")
+
+
+class ImageRejected(Exception):
+    """Not an image we read: ``reason`` is too_large | not_image | no_ocr."""
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(reason)
+        self.reason = reason
+
+
+@dataclass(frozen=True)
+class OcrResult:
+    text: str  # cleaned (spaces, Zawgyi, NFC)
+    languages: str  # the Tesseract languages used, e.g. "tha+eng"
+
+    @property
+    def empty(self) -> bool:
+        return not any(c.isalnum() for c in self.text)
+
+
+def available() -> bool:
+    return shutil.which("tesseract") is not None
+
+
+def shorten(text: str, limit: int = 300) -> str:
+    """Her OCR text, shortened to show back to her (cut at a space when there is one near the end)."""
+    text = " ".join(text.split())
+    if len(text) <= limit:
+        return text
+    cut = text[:limit]
+    space = cut.rfind(" ")
+    return (cut[:space] if space > limit * 0.7 else cut) + "…"
+
+
+def clean(text: str) -> str:
+    """OCR output -> text for the analyser: lines joined, spaces inside unspaced scripts removed, Zawgyi -> Unicode."""
+    lines = [" ".join(line.split()) for line in text.splitlines()]
+    joined = "\n".join(line for line in lines if line)
+    joined = _INNER_SPACE.sub("", joined)
+    return normalize(joined, limit=4000).text
+
+
+def _decode(data: bytes):  # type: ignore[no-untyped-def]
+    """Bytes -> a grayscale Pillow image, refusing what is too large before decoding the pixels."""
+    from PIL import Image, UnidentifiedImageError
+
+    if len(data) > MAX_BYTES:
+        raise ImageRejected("too_large")
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("error", Image.DecompressionBombWarning)
+            image = Image.open(io.BytesIO(data))  # reads the header only
+            width, height = image.size
+            if width * height > MAX_PIXELS or width <= 0 or height <= 0:
+                raise ImageRejected("too_large")
+            image.seek(0)  # an animated GIF/WebP: its first frame
+            image.load()
+    except ImageRejected:
+        raise
+    except (Image.DecompressionBombError, Image.DecompressionBombWarning):
+        raise ImageRejected("too_large") from None
+    except (UnidentifiedImageError, OSError, ValueError, SyntaxError, EOFError):
+        raise ImageRejected("not_image") from None
+    gray = image.convert("L")
+    if max(gray.size) > MAX_SIDE:
+        gray.thumbnail((MAX_SIDE, MAX_SIDE))
+    if min(gray.size) < 600:  # small screenshots: Tesseract reads text better at ~30 px x-height
+        factor = min(3.0, 1200 / max(1, min(gray.size)))
+        gray = gray.resize((int(gray.width * factor), int(gray.height * factor)), Image.Resampling.LANCZOS)
+    return gray
+
+
+def _tesseract(png: bytes, languages: str, psm: str = "3") -> str:
+    binary = shutil.which("tesseract")
+    if binary is None:
+        raise ImageRejected("no_ocr")
+    try:
+        done = subprocess.run(  # noqa: S603 - fixed arguments, the image on stdin
+            [binary, "stdin", "stdout", "-l", languages, "--psm", psm],
+            input=png,
+            capture_output=True,
+            timeout=TIMEOUT_SECONDS,
+            check=False,
+        )
+    except (OSError, subprocess.TimeoutExpired) as error:
+        log.error("OCR failed (%s)", type(error).__name__)
+        raise ImageRejected("no_ocr") from None
+    if done.returncode != 0:
+        log.warning("OCR failed (tesseract exit %s)", done.returncode)  # never its output: it may hold her text
+        raise ImageRejected("no_ocr")
+    return done.stdout.decode("utf-8", "replace")
+
+
+def _osd_script(png: bytes) -> list[str]:
+    """The script Tesseract's orientation-and-script detection sees, as a language code ([] when unsure)."""
+    try:
+        found = _OSD_LINE.search(_tesseract(png, "osd", psm="0"))
+    except ImageRejected:  # too little text for OSD: not an error
+        return []
+    if found is None or float(found.group(2)) < 0.5 or found.group(1) not in _OSD_SCRIPT:
+        return []
+    return [_OSD_SCRIPT[found.group(1)]]
+
+
+def _languages(primary: str) -> str:
+    # chi_sim reads the Latin words inside Chinese text itself; with +eng, clean CJK glyphs were misread as Latin
+    # (character accuracy on clean zh screenshots 0.74 -> 0.9, benchmarks/offer_eval.py)
+    return primary if primary in ("eng", "chi_sim") else f"{primary}+eng"
+
+
+def read_image(data: bytes, language: str | None) -> OcrResult:
+    """OCR of one image in memory; ``language`` is her profile language (a second pass follows the script seen)."""
+    if not available():
+        raise ImageRejected("no_ocr")
+    image = _decode(data)
+    buffer = io.BytesIO()
+    image.save(buffer, format="PNG")
+    png = buffer.getvalue()
+    primary = TESSERACT_LANGUAGE.get(language or "en", "eng")
+    languages = _languages(primary)
+    raw = _tesseract(png, languages)
+    # The script seen: a script her profile language does not read -> read it again in that script.
+    seen = [code for code, pattern in _SCRIPT_RE.items() if len(pattern.findall(raw)) >= 5]
+    if not seen:
+        seen = _osd_script(png)
+    if seen and primary not in seen and not (primary == "ukr" and seen == ["rus"]):
+        languages = _languages(seen[0])
+        raw = _tesseract(png, languages)
+    return OcrResult(clean(raw), languages)
