@@ -100,3 +100,26 @@ def test_a_worker_for_one_user_never_takes_another_users_messages(db_url: str) -
     assert channel.sent == ["for her"]
     assert asyncio.run(OutboxWorker(handoff, channel, only_user="other").run_once()) == 1  # not leased away
     assert channel.sent == ["for her", "for the other girl"]
+
+
+def test_a_message_taken_while_the_database_restarts_is_not_sent_again(db_url: str) -> None:
+    """Fault suite: the provider took the message, then recording it failed (PostgreSQL
+    restarting); the lease ran out and she got it a second time. The record is retried instead."""
+    handoff, channel, worker, clock = _world(db_url, [])
+    handoff.queue_message("her", "fake", "addr", "a counsellor's words")
+    mark_sent, calls = handoff.mark_sent, []
+
+    def restarting(delivery_id: int, forget: bool = False) -> None:
+        calls.append(delivery_id)
+        if len(calls) == 1:
+            raise sa.exc.OperationalError("UPDATE outbox", {}, Exception("server closed the connection unexpectedly"))
+        mark_sent(delivery_id, forget)
+
+    handoff.mark_sent = restarting  # type: ignore[method-assign]
+    try:
+        asyncio.run(worker.run_once())
+    except sa.exc.OperationalError:
+        pass  # (what happened before: the worker gave up on the record)
+    clock.now += worker.lease_seconds + 1  # the lease of a process that gave up has run out
+    asyncio.run(worker.run_once())
+    assert channel.sent == ["a counsellor's words"]

@@ -20,6 +20,7 @@ from dataclasses import dataclass
 from typing import Any, TypeVar
 
 from aiohttp import web
+from sqlalchemy.exc import SQLAlchemyError
 from telegram import InlineKeyboardButton, InlineKeyboardMarkup, Update
 from telegram import Message as TgMessage
 from telegram.constants import ChatType
@@ -151,6 +152,9 @@ class TelegramBot:
         self.verdict = GroupVerdict(False, "membership not checked yet")
         self._checked_at = float("-inf")
         self._announced_verdict: str | None = None
+        # updates whose handling failed before anything reached her: the webhook asks Telegram to
+        # send them again instead of acknowledging them (bounded: polling mode never asks)
+        self._unanswered: OrderedDict[int, None] = OrderedDict()
 
     # -- application ----------------------------------------------------------------------
     def build_application(self, webhook: bool = False) -> Application:
@@ -199,12 +203,24 @@ class TelegramBot:
         """The one error handler: log the error type (never message text), answer kindly if we can."""
         log.error("telegram handler failed: %s", type(context.error).__name__, exc_info=context.error)
         if isinstance(update, Update) and update.effective_chat and update.effective_chat.type == ChatType.PRIVATE:
-            language = self._language(update.effective_chat.id)
             try:
                 chat_id = update.effective_chat.id
+                language = self._language(chat_id)
                 await self._send(chat_id, self._helplines_message(chat_id, language, "service_unavailable"))
             except Exception:  # noqa: BLE001 - the error handler must never raise
                 log.exception("could not send the fallback reply")
+                # nothing reached her (the database restarting, Telegram failing): not acknowledged,
+                # Telegram sends the update again and it is handled then
+                self._unanswered[update.update_id] = None
+                while len(self._unanswered) > 10_000:
+                    self._unanswered.popitem(last=False)
+
+    def unanswered(self, update_id: int) -> bool:
+        """Did handling this update fail before she got any answer? (asked once, by the webhook)"""
+        if update_id not in self._unanswered:
+            return False
+        del self._unanswered[update_id]
+        return True
 
     # -- private chats ------------------------------------------------------------------------
     def _key(self, chat_id: int) -> str:
@@ -454,12 +470,23 @@ class TelegramBot:
             else None
         )
         sent: TgMessage = await with_retries(self._bot.send_message, chat_id, reply.text, reply_markup=markup)
-        self._remember(chat_id, sent.message_id)
+        try:  # for /erase, best effort: she has the reply, a failure here must not answer her twice
+            self._remember(chat_id, sent.message_id)
+        except SQLAlchemyError as error:
+            log.warning("sent message id not remembered (%s): /erase cannot delete it", type(error).__name__)
         return sent
 
     async def _send_turn(self, chat_id: int, turn: Turn) -> None:
-        for reply in turn.replies:
-            await self._send(chat_id, reply)
+        """Her answer. What Telegram does not take now (an outage, she blocked the bot) goes to the
+        outbox: retried with backoff, or dead-lettered - never dropped unrecorded."""
+        for index, reply in enumerate(turn.replies):
+            try:
+                await self._send(chat_id, reply)
+            except TelegramError as error:
+                log.warning("reply not sent (%s): handed to the outbox", type(error).__name__)
+                for rest in turn.replies[index:]:  # text only: a button cannot wait in the outbox
+                    self.handoff.queue_message(self._key(chat_id), CHANNEL, str(chat_id), rest.text)
+                return
 
     # -- counsellors' group --------------------------------------------------------------------
     def _card_text(self, e: Escalation) -> str:
@@ -660,9 +687,20 @@ class ReplayGuard:
             self._seen.popitem(last=False)
         return True
 
+    def forget(self, update_id: int) -> None:
+        self._seen.pop(update_id, None)
 
-def webhook_app(application: Application, secret: str, path: str = "/telegram/webhook") -> web.Application:
-    """Our own web app: Telegram's POSTs (secret token checked) are handled before they are acknowledged."""
+
+def webhook_app(
+    application: Application,
+    secret: str,
+    path: str = "/telegram/webhook",
+    unanswered: Callable[[int], bool] | None = None,
+) -> web.Application:
+    """Our own web app: Telegram's POSTs (secret token checked) are handled before they are acknowledged.
+
+    ``unanswered(update_id)`` says the handling failed before anything reached her: the update is
+    then answered 500, and Telegram's next try (here or on another gateway) handles it."""
     replay = ReplayGuard()
 
     async def receive(request: web.Request) -> web.Response:
@@ -679,6 +717,9 @@ def webhook_app(application: Application, secret: str, path: str = "/telegram/we
             # Processed before the 200: if this process dies first, Telegram sends the update again,
             # so an accepted message is never lost (at-least-once; replays are dropped above).
             await application.process_update(update)
+            if unanswered is not None and unanswered(update.update_id):
+                replay.forget(update.update_id)
+                return web.json_response({"error": "not handled, send it again"}, status=500)
         return web.json_response({"ok": True})
 
     async def healthcheck(_: web.Request) -> web.Response:
@@ -713,7 +754,7 @@ async def serve(bot: TelegramBot, stop: asyncio.Event, webhook: WebhookConfig | 
                 await application.bot.delete_webhook()
                 await application.updater.start_polling(allowed_updates=Update.ALL_TYPES, poll_interval=0.0, timeout=5)
             else:
-                runner = web.AppRunner(webhook_app(application, webhook.secret, webhook.path))
+                runner = web.AppRunner(webhook_app(application, webhook.secret, webhook.path, bot.unanswered))
                 await runner.setup()
                 await web.TCPSite(runner, webhook.host, webhook.port).start()
                 await application.bot.set_webhook(webhook.url, secret_token=webhook.secret, allowed_updates=Update.ALL_TYPES)

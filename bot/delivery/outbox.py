@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
+import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Protocol
+
+from sqlalchemy.exc import OperationalError
 
 from bot.handoff import Delivery, Handoff
 
@@ -73,7 +77,21 @@ class OutboxWorker:
                     self.handoff.postpone(delivery.id, min(2.0**attempt, MAX_BACKOFF_SECONDS))
                     log.warning("%s delivery failed (attempt %d): %s", self.channel.name, attempt, failure.reason)
                 continue
-            # a plain bot reply has no reason to be kept; a counsellor's line stays in her case
-            self.handoff.mark_sent(delivery.id, forget=delivery.escalation_id is None)
+            await self._record_sent(delivery)
             sent += 1
         return sent
+
+    async def _record_sent(self, delivery: Delivery) -> None:
+        """She has it now: if the record fails (the database restarting), the lease runs out and
+        she gets it twice - so the record is retried for half a lease before giving up."""
+        deadline = time.monotonic() + self.lease_seconds / 2
+        while True:
+            try:
+                # a plain bot reply has no reason to be kept; a counsellor's line stays in her case
+                self.handoff.mark_sent(delivery.id, forget=delivery.escalation_id is None)
+                return
+            except OperationalError as error:
+                if time.monotonic() > deadline:
+                    raise
+                log.warning("%s delivery sent, not yet recorded (%s): retrying", self.channel.name, type(error).__name__)
+                await asyncio.sleep(0.5)

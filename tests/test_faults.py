@@ -1,0 +1,77 @@
+"""A small run of the fault-injection suite (benchmarks/faults.py; `make benchmark-faults` runs
+the full one): real PostgreSQL, real Kannel, the fake Bot API, two gateway processes per channel.
+One SMS and one Telegram gateway are SIGKILLed (and started again) mid-run and PostgreSQL is
+restarted mid-run: every message is answered exactly once and none is lost."""
+
+from __future__ import annotations
+
+import asyncio
+import random
+import tempfile
+from pathlib import Path
+
+import pytest
+
+from benchmarks.faults import suite
+from bot.config import Settings
+from tests.kannel import environment_requires_kannel, kannel_binaries
+from tests.services import postgres_bin, require_services
+
+if kannel_binaries() is None and not environment_requires_kannel():
+    pytest.skip("Kannel not installed (apt-get install kannel kannel-extras)", allow_module_level=True)
+if postgres_bin() is None and not require_services():
+    pytest.skip("PostgreSQL not installed (apt-get install postgresql)", allow_module_level=True)
+
+
+def test_a_killed_gateway_and_a_postgres_restart_lose_nothing_and_answer_once(live_settings: Settings) -> None:
+    random.seed(13)
+    workdir = Path(tempfile.mkdtemp(prefix="sp-test-faults-"))
+    workdir.chmod(0o755)  # PostgreSQL runs as the postgres user when the tests run as root
+    # leases of 20 s instead of 60/120 s: a killed gateway's messages are taken over sooner
+    rows = asyncio.run(suite(live_settings, "postgres", 30, ["crash"], workdir, lease_seconds=20.0))
+    assert [(r.channel, r.gateways) for r in rows] == [("sms", 2), ("telegram", 2)]
+    for row in rows:
+        assert row.messages >= 28, row
+        assert (row.once, row.twice, row.lost, row.dead) == (row.messages, 0, 0, 0), (row, f"details in {workdir}")
+    notes = " ".join(rows[0].notes)
+    assert "sms gateway SIGKILLed" in notes and "telegram gateway SIGKILLed" in notes and "PostgreSQL restarted" in notes
+
+
+def test_kannel_keeps_an_mo_while_the_only_gateway_restarts(tmp_path: Path) -> None:
+    """Found by the SQLite run (one gateway): Kannel's sms-service tried 5 times 2 s apart, so an
+    SMS gateway that took more than ~10 s to come back (a crash, a deploy) lost the MOs Kannel
+    held meanwhile. deploy/kannel/kannel.conf.template now keeps trying for minutes."""
+    from aiohttp import web
+
+    from tests.kannel import Kannel, Phone, free_port
+
+    async def scenario() -> list[bytes]:
+        port = free_port()
+        kannel = Kannel(tmp_path, gateway_port=port)
+        await asyncio.to_thread(kannel.start)
+        phone = Phone(kannel.ports.fake_port)
+        arrived: list[bytes] = []
+
+        async def receive(request: web.Request) -> web.Response:
+            arrived.append(await request.read())
+            return web.Response(text="")
+
+        app = web.Application()
+        app.router.add_route("*", "/sms/kannel", receive)
+        runner = web.AppRunner(app)
+        try:
+            phone.send("+66810009999", "are you there")  # the gateway is down
+            await asyncio.sleep(20)  # restarting
+            await runner.setup()
+            await web.TCPSite(runner, "127.0.0.1", port).start()
+            for _ in range(100):
+                if arrived:
+                    break
+                await asyncio.sleep(0.1)
+            return arrived
+        finally:
+            phone.close()
+            await runner.cleanup()
+            await asyncio.to_thread(kannel.stop)
+
+    assert asyncio.run(scenario()) == [b"are you there"]

@@ -1,0 +1,154 @@
+"""Telegram defects found by the fault-injection suite (benchmarks/faults.py): an update is
+answered once and never lost when the database or the Bot API fails while it is handled.
+Real python-telegram-bot client, the fake Bot API, the real pipeline and Rasa."""
+
+from __future__ import annotations
+
+import asyncio
+
+import httpx
+import pytest
+import sqlalchemy as sa
+
+from bot.channels.telegram import TelegramBot
+from bot.config import Settings
+from bot.content import Catalog
+from bot.handoff import GAVE_UP, outbox
+from bot.profiles import user_key
+from tests.fake_telegram import FakeTelegram
+from tests.kannel import free_port
+from tests.test_telegram import SECRET, running_bot
+
+
+def _database_down() -> sa.exc.OperationalError:
+    return sa.exc.OperationalError("SELECT 1", {}, Exception("server closed the connection unexpectedly"))
+
+
+async def _post(port: int, update: dict) -> int:
+    async with httpx.AsyncClient(timeout=60) as client:
+        reply = await client.post(
+            f"http://127.0.0.1:{port}/telegram/webhook", json=update, headers={"X-Telegram-Bot-Api-Secret-Token": SECRET}
+        )
+        return reply.status_code
+
+
+def test_an_update_not_handled_while_the_database_is_down_is_sent_again_and_answered_once(
+    live_settings: Settings, catalog: Catalog, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The webhook used to answer 200 whatever happened, so Telegram dropped an update whose
+    handling failed (the database restarting): her message was lost. Now it answers 500 when
+    nothing reached her, and Telegram's next try (the replay guard forgets it) is answered."""
+    chat, port = 4101, free_port()
+
+    async def scenario() -> None:
+        async with running_bot(live_settings, webhook_port=port) as (fake, bot):
+            down = {"now": True}
+            handle, profile = bot.pipeline.handle, bot.pipeline.profiles.get
+
+            async def failing_handle(*args: object, **kwargs: object) -> object:
+                if down["now"]:
+                    raise _database_down()
+                return await handle(*args, **kwargs)  # type: ignore[arg-type]
+
+            def failing_profile(key: str) -> object:
+                if down["now"]:
+                    raise _database_down()
+                return profile(key)
+
+            monkeypatch.setattr(bot.pipeline, "handle", failing_handle)
+            monkeypatch.setattr(bot.pipeline.profiles, "get", failing_profile)
+            update = fake.message_update(chat, "who are you?")
+            assert await _post(port, update) == 500  # not handled: Telegram must send it again
+            assert fake.texts(chat) == []
+            down["now"] = False
+            assert await _post(port, update) == 200
+            assert fake.texts(chat).count(catalog.text("bot_identity", "en")) == 1
+            assert await _post(port, update) == 200  # a real replay is still dropped
+            await asyncio.sleep(0.5)
+            assert len(fake.texts(chat)) == 1
+
+    asyncio.run(scenario())
+
+
+def test_a_reply_sent_whose_message_id_cannot_be_stored_is_not_answered_twice(
+    live_settings: Settings, catalog: Catalog, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Remembering the message id (for /erase) failed after Telegram took the reply: the error
+    handler then sent "technical problem" too - two answers to one message."""
+    chat, port = 4102, free_port()
+
+    async def scenario() -> None:
+        async with running_bot(live_settings, webhook_port=port) as (fake, bot):
+            remember = bot.store.remember_sent
+
+            def failing(key: str, message_id: int) -> None:
+                if message_id in fake.message_ids.values():  # one of the bot's replies
+                    raise _database_down()
+                remember(key, message_id)
+
+            monkeypatch.setattr(bot.store, "remember_sent", failing)
+            assert await _post(port, fake.message_update(chat, "who are you?")) == 200
+            await asyncio.sleep(0.5)
+            assert fake.texts(chat) == [catalog.text("bot_identity", "en")]
+
+    asyncio.run(scenario())
+
+
+def test_a_reply_telegram_refuses_with_500_goes_to_the_outbox_and_arrives_once(
+    live_settings: Settings, catalog: Catalog
+) -> None:
+    """sendMessage answered 500 for longer than the in-line retries: the reply was lost. Now the
+    outbox takes it (backoff, attempt limit) and sends it when Telegram is back."""
+    chat = 4103
+
+    async def scenario(fake: FakeTelegram, bot: TelegramBot) -> None:
+        fake.failing["sendMessage"] = 500
+        fake.say(chat, "who are you?")
+        key = user_key(bot.pipeline.pepper, "telegram", str(chat))
+        await fake.wait_for(lambda: _waiting(bot, key), timeout=30)
+        refused = len(fake.calls)  # the fake records refused calls too
+        del fake.failing["sendMessage"]
+
+        def taken() -> list[str]:
+            return [
+                c.params["text"] for c in fake.calls[refused:] if c.method == "sendMessage" and c.params["chat_id"] == chat
+            ]
+
+        await fake.wait_for(taken, timeout=30)
+        await asyncio.sleep(1.0)
+        assert taken() == [catalog.text("bot_identity", "en")]
+
+    async def main() -> None:
+        async with running_bot(live_settings) as (fake, bot):
+            await scenario(fake, bot)
+
+    asyncio.run(main())
+
+
+def test_her_reply_when_she_blocked_the_bot_is_dead_lettered_after_one_try(live_settings: Settings) -> None:
+    """403 on the reply to her message: recorded as a dead letter (it was dropped unrecorded),
+    and never tried again."""
+    chat = 4104
+
+    async def main() -> None:
+        async with running_bot(live_settings) as (fake, bot):
+            fake.blocked.add(chat)
+            key = user_key(bot.pipeline.pepper, "telegram", str(chat))
+            fake.say(chat, "who are you?")
+            await fake.wait_for(lambda: _dead(bot, key) >= 1, timeout=30)
+            await asyncio.sleep(1.5)  # many supervisor ticks
+            tries = [c for c in fake.calls if c.method == "sendMessage" and int(c.params["chat_id"]) == chat]
+            assert len(tries) <= 2 * _dead(bot, key)  # the reply itself, then the outbox's one try
+
+    asyncio.run(main())
+
+
+def _waiting(bot: TelegramBot, key: str) -> bool:
+    with bot.handoff.engine.connect() as conn:
+        rows = conn.execute(sa.select(outbox.c.id).where(outbox.c.user_key == key, outbox.c.sent_at.is_(None))).all()
+    return bool(rows)
+
+
+def _dead(bot: TelegramBot, key: str) -> int:
+    with bot.handoff.engine.connect() as conn:
+        return len(conn.execute(sa.select(outbox.c.id).where(outbox.c.user_key == key, outbox.c.attempts >= GAVE_UP)).all())
