@@ -6,7 +6,7 @@ export TF_CPP_MIN_LOG_LEVEL := 3
 export PYTHONPATH := $(CURDIR)
 
 .DEFAULT_GOAL := help
-.PHONY: help setup train run counsellor validate lint test-stories pytest test eval eval-risk eval-risk-bot eval-semantic benchmark-semantic benchmark benchmark-telegram benchmark-sms benchmark-load sms audit translations clean
+.PHONY: help setup train run counsellor validate lint test-stories pytest test eval eval-risk eval-risk-bot eval-semantic benchmark-semantic benchmark benchmark-telegram benchmark-sms benchmark-load benchmark-throughput sms audit translations clean
 
 help: ## list the commands
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-19s %s\n", $$1, $$2}'
@@ -62,6 +62,9 @@ benchmark-sms: train ## SMS: segments per answer per language, MO->MT latency th
 
 benchmark-load: train ## load at 10/50/200 users, 1 vs 2 Rasa instances (PostgreSQL + Redis, started for you)
 	$(PY) -m benchmarks.load
+
+benchmark-throughput: train ## Rasa REST vs gateway vs Telegram vs SMS in one run, 1/20/50 users (ARGS=--baseline DIR, --profile DIR)
+	$(PY) -m benchmarks.throughput $(ARGS)
 
 sms: train ## serve SMS (Kannel / Twilio: set SP_KANNEL_* or SP_TWILIO_*, see README)
 	$(PY) -m bot sms
