@@ -6,7 +6,7 @@ export TF_CPP_MIN_LOG_LEVEL := 3
 export PYTHONPATH := $(CURDIR)
 
 .DEFAULT_GOAL := help
-.PHONY: help setup train run counsellor validate lint test-stories pytest test eval eval-risk eval-risk-bot eval-semantic eval-offer benchmark-semantic benchmark benchmark-telegram benchmark-sms benchmark-load benchmark-desk benchmark-faults sms audit translations clean
+.PHONY: help setup train run counsellor validate lint test-stories pytest test eval eval-risk eval-risk-bot eval-semantic eval-offer benchmark-semantic benchmark benchmark-telegram benchmark-sms benchmark-load benchmark-desk benchmark-faults benchmark-throughput sms audit translations clean
 
 help: ## list the commands
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-19s %s\n", $$1, $$2}'
@@ -71,6 +71,9 @@ benchmark-desk: ## web desk: 20 counsellors on live views while cases and lines 
 
 benchmark-faults: train ## gateways SIGKILLed, PostgreSQL restarted, provider 500s, 403: answered once / twice / lost (ARGS=--db sqlite)
 	$(PY) -m benchmarks.faults $(ARGS)
+
+benchmark-throughput: train ## Rasa REST vs gateway vs Telegram vs SMS in one run, 1/20/50 users (ARGS=--baseline DIR, --profile DIR)
+	$(PY) -m benchmarks.throughput $(ARGS)
 
 sms: train ## serve SMS (Kannel / Twilio: set SP_KANNEL_* or SP_TWILIO_*, see README)
 	$(PY) -m bot sms

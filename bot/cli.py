@@ -68,6 +68,7 @@ def open_assessor(settings: Settings, screener: Screener) -> RiskAssessor:
     """Lexicon + semantic model (trained now if the data changed), or the lexicon alone."""
     if not settings.semantic:
         return RiskAssessor(screener)
+    settings.limit_encoder_threads()
     from bot.risk.decision import Thresholds
     from bot.semantic.train import ensure_semantic_model
 
@@ -398,6 +399,8 @@ def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
     settings = Settings()
     command = args.command or "chat"
+    if command != "train":  # every other command serves (or starts servers): before any encoder loads
+        settings.limit_encoder_threads()
     if command == "train":
         print(ensure_model(settings, force=args.force))
         return 0

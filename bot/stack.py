@@ -48,6 +48,11 @@ def child_env(settings: Settings) -> dict[str, str]:
     return env
 
 
+def server_env(settings: Settings) -> dict[str, str]:
+    """Environment of the Rasa and action servers: ``child_env`` with the encoder's threads."""
+    return {**child_env(settings), "OMP_NUM_THREADS": str(settings.encoder_threads)}
+
+
 def train_command(out_dir: Path, name: str) -> list[str]:
     """`rasa train` on our training data, writing ``out_dir/name.tar.gz``."""
     files = ["--config", "config.yml", "--domain", "domain.yml", "--data", *RASA_TRAINING_DATA]
@@ -110,7 +115,7 @@ def exec_server(settings: Settings, which: str) -> None:
     """Replace this process with the Rasa server or the action server (containers, systemd)."""
     command = rasa_command(settings, ensure_model(settings)) if which == "rasa" else actions_command(settings)
     os.chdir(ROOT)
-    os.execve(command[0], command, child_env(settings))  # noqa: S606 - our own fixed command line
+    os.execve(command[0], command, server_env(settings))  # noqa: S606 - our own fixed command line
 
 
 class Stack:
@@ -150,11 +155,11 @@ class Stack:
         if _ready(self.actions_health) and not self._actions_are_ours():
             self.settings = dataclasses.replace(self.settings, action_port=_elsewhere(self.settings.action_port))
         if not _ready(self.actions_health):
-            self._spawn(actions_command(self.settings), child_env(self.settings), logs / "actions.log")
+            self._spawn(actions_command(self.settings), server_env(self.settings), logs / "actions.log")
         if _ready(self.rasa_health) and not self._rasa_is_ours():
             self.settings = dataclasses.replace(self.settings, rasa_port=_elsewhere(self.settings.rasa_port))
         if not _ready(self.rasa_health):
-            self._spawn(rasa_command(self.settings, model), child_env(self.settings), logs / "rasa.log")
+            self._spawn(rasa_command(self.settings, model), server_env(self.settings), logs / "rasa.log")
         deadline = time.monotonic() + timeout
         while not (_ready(self.actions_health) and _ready(self.rasa_health)):
             for process in self.processes:

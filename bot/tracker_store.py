@@ -18,11 +18,13 @@ import logging
 import os
 from typing import Any
 
+import sqlalchemy as sa
 from cryptography.fernet import InvalidToken
 from rasa.core.tracker_store import SQLTrackerStore
 from rasa.shared.core.trackers import DialogueStateTracker
 
 from bot.crypto import SEALED_PREFIX, keyring
+from bot.db import SQLITE_FILE_POOL
 
 logger = logging.getLogger(__name__)
 
@@ -34,7 +36,16 @@ class UnreadableTracker(RuntimeError):
 class SealedSQLTrackerStore(SQLTrackerStore):
     def __init__(self, *args: Any, keys: str | None = None, **kwargs: Any) -> None:
         self._cipher = keyring(keys if keys is not None else os.environ.get("SP_TRACKER_KEYS", ""))
+        self._wanted: set[str] = set()  # senders whose next saved tracker the channel takes
+        self._kept: dict[str, DialogueStateTracker] = {}
         super().__init__(*args, **kwargs)
+        engine: sa.engine.Engine = self.engine  # type: ignore[has-type]
+        if engine.dialect.name == "sqlite" and engine.url.database not in (None, "", ":memory:"):
+            # Rasa's engine opens a new SQLite connection for every session (NullPool); pooled, as
+            # the gateway's (bot/db.py): 3 sessions a message (docs/performance.md)
+            engine.dispose()
+            self.engine = sa.create_engine(engine.url, **SQLITE_FILE_POOL)
+            self.sessionmaker = sa.orm.session.sessionmaker(bind=self.engine)
         sealed = self.seal_plain_events()
         if sealed:
             logger.info("sealed %d tracker events stored in clear by an older version", sealed)
@@ -105,6 +116,19 @@ class SealedSQLTrackerStore(SQLTrackerStore):
                     )
                 )
             session.commit()
+        if tracker.sender_id in self._wanted:
+            self._kept[tracker.sender_id] = tracker
+
+    def keep_next_save(self, sender_id: str) -> None:
+        """The gateway channel wants the tracker Rasa saves next for ``sender_id`` (its turn summary):
+        kept in memory until ``take_saved``, instead of being read back and replayed from the
+        database once more (docs/performance.md)."""
+        self._wanted.add(sender_id)
+
+    def take_saved(self, sender_id: str) -> DialogueStateTracker | None:
+        """The tracker saved since ``keep_next_save(sender_id)``, if any; forgets both."""
+        self._wanted.discard(sender_id)
+        return self._kept.pop(sender_id, None)
 
     async def _retrieve(self, sender_id: str, fetch_events_from_all_sessions: bool) -> DialogueStateTracker | None:
         with self.session_scope() as session:

