@@ -28,7 +28,7 @@ from bot.offer.ocr import ImageRejected, read_image, shorten
 from bot.profiles import Profile, ProfileStore, user_key
 from bot.rasa_client import RasaClient, RasaUnavailable
 from bot.rekey import rename_user
-from bot.risk.decision import RiskAssessor, vetoes
+from bot.risk.decision import RiskAssessor, not_urgent_by_model
 from bot.risk.screener import RiskResult, Screener
 from bot.semantic import shared_vector
 from bot.stats import record_turn
@@ -238,12 +238,12 @@ class Pipeline:
         if not clean.has_letters:  # emoji, digits or symbols only
             self.profiles.save(profile)
             return self._local(profile, "out_of_scope", self.render.answer("nlu_fallback", language, None))
-        # the same veto as for the lexicon: when the semantic model is sure this is a question
-        # (homework, the law, news), the NLU's danger only offers a counsellor. Rasa is told, so
+        # the same vetoes as for the lexicon: when the semantic model is sure this is a question
+        # (homework, the law, news) or a concern (an offer with red flags), the NLU's danger only
+        # offers a counsellor. Rasa is told, so
         # that a danger reading that will not escalate answers her question instead of giving the
         # emergency text (actions/answers.py, bot.topics.answer_instead_of_danger).
-        semantic = assessment.semantic
-        sure_harmless = semantic is not None and vetoes(semantic, self.assessor.thresholds)
+        sure_harmless = not_urgent_by_model(assessment.semantic, self.assessor.thresholds)
         turn = await self._ask_rasa(
             profile,
             clean.text,

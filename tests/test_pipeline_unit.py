@@ -222,6 +222,37 @@ def test_a_vetoed_lexicon_match_is_answered_and_offered_a_counsellor_never_dropp
     assert any(b[1] == "/counsellor" for r in turn.replies for b in (r.buttons or ()))  # and a person offered
 
 
+def test_an_offer_the_model_is_sure_is_a_concern_is_answered_not_paused(world: Any) -> None:
+    """The lexicon reads "hold my passport" as documents taken; the model is sure it is a plan
+    with a red flag (a concern): answered, a counsellor offered, nothing paused or dropped."""
+    from dataclasses import replace
+
+    world.pipeline.assessor.thresholds = replace(
+        world.pipeline.assessor.thresholds, concern_veto=0.8, concern_veto_urgent_below=0.3
+    )
+    text = "a woman from church says she will hold my passport while she finds me a nanny job"
+    assert world.pipeline.screener.screen(text).urgent
+    world.model.by_text[text] = SemanticRisk(0.12, 0.88, 0.0, 0.0, "documents_taken", 0.9, report=0.4)
+    turn = run(world, text)
+    assert turn.escalate is False and turn.handoff is None and turn.risk_level == "concern"
+    assert turn.replies[0].text == "an answer" and world.rasa.sent == [text]
+    assert any(b[1] == "/counsellor" for r in turn.replies for b in (r.buttons or ()))
+    assert world.rasa.metadata[-1]["danger_vetoed"] is True  # the NLU's danger answers too
+
+
+@pytest.mark.parametrize(("urgent", "concern"), [(0.35, 0.88), (0.12, 0.7)])
+def test_the_concern_veto_needs_both_a_sure_concern_and_a_low_urgent(world: Any, urgent: float, concern: float) -> None:
+    from dataclasses import replace
+
+    world.pipeline.assessor.thresholds = replace(
+        world.pipeline.assessor.thresholds, concern_veto=0.8, concern_veto_urgent_below=0.3
+    )
+    text = "a woman from church says she will hold my passport while she finds me a nanny job"
+    world.model.by_text[text] = SemanticRisk(urgent, concern, 0.0, 1 - urgent - concern, "documents_taken", 0.9)
+    turn = run(world, text)
+    assert turn.escalate is True and turn.risk_level == "urgent" and world.rasa.sent == []
+
+
 def test_a_report_is_never_vetoed_even_among_questions(world: Any) -> None:
     """Its neighbours are questions (P(none) = 1.0) but it reads as a report: it stays urgent."""
     from dataclasses import replace

