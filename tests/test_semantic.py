@@ -167,6 +167,7 @@ def test_development_sets_stay_within_the_measured_floors(assessor: RiskAssessor
 
 
 def test_blind_and_dev_sets_have_the_agreed_shape_and_are_never_training_data() -> None:
+    from bot.evaluation import load_nlu_examples
     from bot.semantic.data import load_examples
 
     categories = set(yaml.safe_load((ROOT / "data" / "risk" / "categories.yml").read_text())["categories"])
@@ -188,6 +189,7 @@ def test_blind_and_dev_sets_have_the_agreed_shape_and_are_never_training_data() 
     # Independent writers meet on short common messages ("help", "hi", "ช่วยด้วย"); a longer shared
     # message would mean the blind set leaked into training (data/semantic was de-duplicated once).
     trained = {e.text.casefold().strip() for e in load_examples(ROOT / "data")}
+    trained |= {t.casefold().strip() for p in (ROOT / "data" / "nlu").rglob("*.yml") for t, _ in load_nlu_examples(p)}
     leaked = sorted(t for t in texts & trained if len(t.split()) > 4 and len(t) > 16)
     assert not leaked, leaked
 
@@ -223,3 +225,18 @@ REPORTS_NEAR_QUESTIONS = {
 @pytest.mark.parametrize("language", sorted(REPORTS_NEAR_QUESTIONS))
 def test_reports_that_look_like_questions_stay_urgent(assessor: RiskAssessor, language: str) -> None:
     assert assessor.assess(normalize(REPORTS_NEAR_QUESTIONS[language]).text).urgent
+
+
+def test_nlu_stories_of_past_trouble_train_rasa_but_not_the_risk_model() -> None:
+    """data/nlu/round5 (stories ending in a legal question) pulled present-danger reports towards
+    `none` on the development sets (bot/semantic/data.py NLU_NOT_FOR_RISK)."""
+    from bot.evaluation import load_nlu_examples
+    from bot.semantic.data import load_examples, training_files
+
+    round5 = sorted((ROOT / "data" / "nlu" / "round5").glob("*.yml"))
+    stories = {t.casefold().strip() for p in round5 for t, _ in load_nlu_examples(p)}
+    assert len(stories) > 300
+    risk_texts = {e.text.casefold().strip() for e in load_examples(ROOT / "data")}
+    assert not stories & risk_texts
+    assert not [p for p in training_files(ROOT / "data") if "round5" in p.parts and "nlu" in p.parts]
+    assert [p for p in training_files(ROOT / "data") if "round4" in p.parts and "nlu" in p.parts]  # others still do

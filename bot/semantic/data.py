@@ -64,6 +64,23 @@ def urgent_categories(data_dir: Path) -> set[str]:
     return {name for name, info in document["categories"].items() if info["level"] == "urgent"}
 
 
+# NLU folders the risk model does not learn from. data/nlu/round5 holds stories of past or
+# non-present trouble that end in a legal question ("two years ago my boss kept my passport, now
+# I'm home - can I still claim the money?"): right for Rasa's topics, but as `none` sentences
+# they pulled reports of present danger towards none. Measured on the development sets only
+# (semantic_dev + risk_unseen + risk_eval): with them, urgent reached .985 and semantic_dev
+# concern 76/88; without them .989 and 79/88, benign hand-overs 13 vs 14 of 263.
+NLU_NOT_FOR_RISK = frozenset({"round5"})
+
+
+def _nlu_files(data_dir: Path) -> list[Path]:
+    return [
+        path
+        for path in sorted((data_dir / "nlu").rglob("*.yml"))
+        if not NLU_NOT_FOR_RISK & set(path.relative_to(data_dir / "nlu").parts[:-1])
+    ]
+
+
 def load_examples(data_dir: Path, with_nlu: bool = True) -> list[Example]:
     """Every labelled sentence, de-duplicated (the first label of a repeated text wins)."""
     categories = urgent_categories(data_dir)
@@ -71,7 +88,7 @@ def load_examples(data_dir: Path, with_nlu: bool = True) -> list[Example]:
     for path in sorted((data_dir / "semantic").rglob("*.yml")):
         examples += _semantic_examples(path, categories)
     if with_nlu:
-        for path in sorted((data_dir / "nlu").rglob("*.yml")):
+        for path in _nlu_files(data_dir):
             examples += _nlu_examples(path)
     seen: set[str] = set()
     unique = []
@@ -85,6 +102,4 @@ def load_examples(data_dir: Path, with_nlu: bool = True) -> list[Example]:
 
 def training_files(data_dir: Path) -> list[Path]:
     """The files whose change needs a new semantic model."""
-    return sorted(
-        [*(data_dir / "semantic").rglob("*.yml"), *(data_dir / "nlu").rglob("*.yml"), data_dir / "risk" / "categories.yml"]
-    )
+    return sorted([*(data_dir / "semantic").rglob("*.yml"), *_nlu_files(data_dir), data_dir / "risk" / "categories.yml"])
