@@ -364,12 +364,13 @@ def gateway() -> None:
     """`python -m bot ...` with shorter leases (the pytest's time budget): a message held by a
     killed gateway is taken over after this many seconds instead of 60 s (outbox) / 120 s (inbox).
     Still longer than one message's processing here, so a live gateway never loses its lease."""
+    from bot.channels.telegram import TelegramBot
     from bot.cli import main as bot_main
     from bot.delivery.outbox import OutboxWorker
     from bot.sms.store import SmsStore
 
     seconds = float(os.environ[LEASE_VARIABLE])
-    claim, init = SmsStore.claim, OutboxWorker.__init__
+    claim, init, telegram_init = SmsStore.claim, OutboxWorker.__init__, TelegramBot.__init__
 
     def short_claim(self: SmsStore, *args: Any, **kwargs: Any) -> Any:
         kwargs.setdefault("lease_seconds", seconds)
@@ -379,8 +380,13 @@ def gateway() -> None:
         init(self, *args, **kwargs)
         self.lease_seconds = min(self.lease_seconds, seconds)
 
+    def short_update_lease(self: TelegramBot, *args: Any, **kwargs: Any) -> None:
+        telegram_init(self, *args, **kwargs)
+        self.update_lease = min(self.update_lease, seconds)
+
     SmsStore.claim = short_claim  # type: ignore[method-assign]
     OutboxWorker.__init__ = short_init  # type: ignore[method-assign]
+    TelegramBot.__init__ = short_update_lease  # type: ignore[method-assign]
     sys.exit(bot_main(sys.argv[1:]))
 
 

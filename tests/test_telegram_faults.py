@@ -5,14 +5,19 @@ Real python-telegram-bot client, the fake Bot API, the real pipeline and Rasa.""
 from __future__ import annotations
 
 import asyncio
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 
 import httpx
 import pytest
 import sqlalchemy as sa
 
-from bot.channels.telegram import TelegramBot
+from bot.channels.telegram import TelegramBot, WebhookConfig, serve
+from bot.channels.telegram_store import handled_updates
+from bot.cli import open_pipeline
 from bot.config import Settings
 from bot.content import Catalog
+from bot.desk import CounsellorDesk
 from bot.handoff import GAVE_UP, outbox
 from bot.profiles import user_key
 from tests.fake_telegram import FakeTelegram
@@ -152,3 +157,107 @@ def _waiting(bot: TelegramBot, key: str) -> bool:
 def _dead(bot: TelegramBot, key: str) -> int:
     with bot.handoff.engine.connect() as conn:
         return len(conn.execute(sa.select(outbox.c.id).where(outbox.c.user_key == key, outbox.c.attempts >= GAVE_UP)).all())
+
+
+@asynccontextmanager
+async def another_gateway(settings: Settings, bot: TelegramBot, port: int) -> AsyncIterator[TelegramBot]:
+    """A second gateway process's worth: its own pipeline (own per-user locks), the same database,
+    Rasa and Bot API, its own webhook server (Telegram posts to either, behind a balancer)."""
+    stop = asyncio.Event()
+    async with open_pipeline(settings) as pipeline:
+        other = TelegramBot(bot.config, pipeline, CounsellorDesk(pipeline.handoff, pipeline.catalog, pipeline.rasa))
+        hook = WebhookConfig("https://example.org/telegram/webhook", SECRET, "127.0.0.1", port)
+        task = asyncio.create_task(serve(other, stop, hook))
+        try:
+            async with httpx.AsyncClient(timeout=2) as client:
+                for _ in range(200):
+                    try:
+                        if (await client.get(f"http://127.0.0.1:{port}/healthcheck")).status_code == 200:
+                            break
+                    except httpx.HTTPError:
+                        pass
+                    await asyncio.sleep(0.1)
+            yield other
+        finally:
+            stop.set()
+            await asyncio.wait_for(task, 30)
+
+
+async def _until_acknowledged(port: int, update: dict) -> None:
+    """Telegram's side: send the update again (backing off) until it is answered 200."""
+    for _ in range(60):
+        if await _post(port, update) == 200:
+            return
+        await asyncio.sleep(0.5)
+    raise AssertionError("never acknowledged")
+
+
+def test_two_gateways_receiving_one_update_at_once_answer_it_once(live_settings: Settings, catalog: Catalog) -> None:
+    """Two gateways on one database get the same update at the same moment (Telegram re-sent it
+    behind a balancer): one handles it, the other answers 503 while the first holds it, and every
+    later try on either is acknowledged without a second answer."""
+    chat, port, other_port = 4201, free_port(), free_port()
+    identity = catalog.text("bot_identity", "en")
+
+    async def scenario() -> None:
+        async with running_bot(live_settings, webhook_port=port) as (fake, bot):
+            async with another_gateway(live_settings, bot, other_port):
+                fake.slow["sendMessage"] = [1.5]  # her answer takes a moment: the two handlings overlap
+                update = fake.message_update(chat, "who are you?")
+                statuses = await asyncio.gather(_post(port, update), _post(other_port, update))
+                assert sorted(statuses) in ([200, 503], [200, 200]), statuses
+                await asyncio.gather(_until_acknowledged(port, update), _until_acknowledged(other_port, update))
+                await asyncio.sleep(1.0)
+                assert fake.texts(chat) == [identity]
+
+    asyncio.run(scenario())
+
+
+def test_an_update_answered_by_a_gateway_whose_200_never_reached_telegram_is_not_answered_again(
+    live_settings: Settings, catalog: Catalog
+) -> None:
+    """The open item of docs/reliability.md: a gateway sent her answer, then died before Telegram
+    got its 200; Telegram sent the update again, to the other gateway, which answered again (the
+    update ids were remembered per process, in memory). The ledger in the database knows it."""
+    chat, port, other_port = 4202, free_port(), free_port()
+
+    async def scenario() -> None:
+        async with running_bot(live_settings, webhook_port=port) as (fake, bot):
+            async with another_gateway(live_settings, bot, other_port):
+                update = fake.message_update(chat, "who are you?")
+                assert await _post(port, update) == 200  # answered - and Telegram never saw this 200
+                assert fake.texts(chat) == [catalog.text("bot_identity", "en")]
+                assert await _post(other_port, update) == 200  # the replay, to the other gateway
+                await asyncio.sleep(1.0)
+                assert fake.texts(chat) == [catalog.text("bot_identity", "en")]
+
+    asyncio.run(scenario())
+
+
+def test_an_update_whose_gateway_died_before_answering_is_taken_over_once_its_lease_runs_out(
+    live_settings: Settings, catalog: Catalog
+) -> None:
+    """A gateway claimed the update and died before she got anything: the other one asks Telegram
+    to send it again while the lease lives (503), then takes it over and answers once."""
+    chat, port = 4203, free_port()
+
+    async def scenario() -> None:
+        async with running_bot(live_settings, webhook_port=port) as (fake, bot):
+            update = fake.message_update(chat, "who are you?")
+            from bot.channels.telegram_store import TelegramStore
+
+            assert TelegramStore(bot.handoff.engine).claim_update(update["update_id"]) == "claimed"  # the dead one
+            assert await _post(port, update) == 503
+            assert fake.texts(chat) == []
+            with bot.handoff.engine.begin() as conn:  # its lease runs out
+                conn.execute(
+                    handled_updates.update()
+                    .where(handled_updates.c.update_id == update["update_id"])
+                    .values(lease_until=0.0)
+                )
+            assert await _post(port, update) == 200
+            assert await _post(port, update) == 200
+            await asyncio.sleep(0.5)
+            assert fake.texts(chat) == [catalog.text("bot_identity", "en")]
+
+    asyncio.run(scenario())
