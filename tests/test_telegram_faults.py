@@ -261,3 +261,62 @@ def test_an_update_whose_gateway_died_before_answering_is_taken_over_once_its_le
             assert fake.texts(chat) == [catalog.text("bot_identity", "en")]
 
     asyncio.run(scenario())
+
+
+def test_a_reply_telegram_takes_but_answers_slowly_is_sent_once(live_settings: Settings, catalog: Catalog) -> None:
+    """sendMessage taken by the Bot API but answered after 7 s (a loaded machine): the client's
+    5 s read timeout called it failed, and the reply was sent again - she got it twice (once
+    more when the retries then met an outage: once more from the outbox). A request whose
+    outcome is unknown is never repeated at once, and the Bot API gets 30 s to answer."""
+    chat, port = 4204, free_port()
+
+    async def scenario() -> None:
+        async with running_bot(live_settings, webhook_port=port) as (fake, bot):
+            fake.slow["sendMessage"] = [7.0]
+            assert await _post(port, fake.message_update(chat, "who are you?")) == 200
+            await asyncio.sleep(3.0)  # an outbox tick or two
+            assert fake.texts(chat) == [catalog.text("bot_identity", "en")]
+
+    asyncio.run(scenario())
+
+
+def test_a_telegram_request_that_may_have_been_taken_is_not_repeated_at_once() -> None:
+    """with_retries repeats a request Telegram did not take (connection refused, a 5xx answer),
+    never one whose answer did not come back (read timeout, connection cut after sending)."""
+    from telegram.error import NetworkError, TimedOut
+
+    from bot.channels.telegram import with_retries
+
+    def failing(error: Exception) -> tuple[list[int], object]:
+        calls: list[int] = []
+
+        async def call() -> str:
+            calls.append(1)
+            if len(calls) == 1:
+                raise error
+            return "ok"
+
+        return calls, call
+
+    def caused(error: Exception, cause: BaseException) -> Exception:
+        error.__cause__ = cause
+        return error
+
+    async def run() -> None:
+        for error in (
+            caused(TimedOut(), httpx.ConnectTimeout("no connection")),
+            caused(NetworkError("httpx.ConnectError"), httpx.ConnectError("refused")),
+            NetworkError("Internal Server Error (500)"),  # Telegram answered: not taken
+        ):
+            calls, call = failing(error)
+            assert await with_retries(call) == "ok" and len(calls) == 2  # type: ignore[arg-type]
+        for error in (
+            caused(TimedOut(), httpx.ReadTimeout("no answer")),
+            caused(NetworkError("httpx.RemoteProtocolError"), httpx.RemoteProtocolError("cut")),
+        ):
+            calls, call = failing(error)
+            with pytest.raises(type(error)):
+                await with_retries(call)  # type: ignore[arg-type]
+            assert len(calls) == 1
+
+    asyncio.run(run())

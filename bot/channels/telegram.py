@@ -21,6 +21,7 @@ from contextvars import ContextVar
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
+import httpx
 from aiohttp import web
 from sqlalchemy.exc import SQLAlchemyError
 from telegram import InlineKeyboardButton, InlineKeyboardMarkup, Update
@@ -50,6 +51,10 @@ log = logging.getLogger(__name__)
 CHANNEL = "telegram"
 GROUP_READER = "telegram-group"  # the identity the group relay reads transcripts under (audited)
 DELETE_WINDOW = 48 * 3600  # Telegram lets bots delete private-chat messages for 48 hours
+# How long a request to the Bot API may wait for its answer. python-telegram-bot's 5 s made a
+# sendMessage that Telegram took, but answered slowly (a loaded machine), look failed - and the
+# retry delivered the reply twice. Telegram answers in well under a second when it can.
+READ_TIMEOUT = 30.0
 PRUNE_EVERY = 600.0  # seconds between prunings of old update ids (supervisor tick)
 T = TypeVar("T")
 
@@ -123,8 +128,21 @@ class TelegramConfig:
     group_check_interval: float = 60.0  # seconds between membership checks (and after any change)
 
 
+NOT_SENT = (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout)
+
+
+def maybe_taken(error: BaseException) -> bool:
+    """Did the request leave without an answer coming back (a read timeout, the connection cut)?
+    Then Telegram may have taken it, and sending it again may deliver it twice. An error that
+    Telegram answered (5xx, 429) or a connection never made means it was not taken."""
+    cause = error.__cause__
+    return cause is not None and not isinstance(cause, NOT_SENT)
+
+
 async def with_retries(call: Callable[..., Awaitable[T]], *args: Any, **kwargs: Any) -> T:
-    """Retry a Telegram call on flood control and network errors, with backoff."""
+    """Retry a Telegram call on flood control and network errors, with backoff - but never a
+    request whose outcome is unknown (``maybe_taken``): that error goes to the caller, which
+    leaves a message to the outbox (bot/delivery) instead of sending it again at once."""
     delay, attempts = 0.5, 4
     for attempt in range(attempts):
         try:
@@ -132,8 +150,8 @@ async def with_retries(call: Callable[..., Awaitable[T]], *args: Any, **kwargs: 
         except RetryAfter as error:
             wait = error.retry_after
             await asyncio.sleep(wait.total_seconds() if hasattr(wait, "total_seconds") else float(wait))
-        except (TimedOut, NetworkError):
-            if attempt == attempts - 1:
+        except (TimedOut, NetworkError) as error:
+            if attempt == attempts - 1 or maybe_taken(error):
                 raise
             await asyncio.sleep(delay)
             delay *= 2
@@ -182,6 +200,7 @@ class TelegramBot:
             .base_url(f"{base}/bot")
             .base_file_url(f"{base}/file/bot")
             .concurrent_updates(64)  # per-user order is kept by the pipeline's per-user lock
+            .read_timeout(READ_TIMEOUT)
         )
         if webhook:
             builder = builder.updater(None)
