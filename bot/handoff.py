@@ -679,13 +679,27 @@ class Handoff:
         except ValueError:
             return ()  # unreadable with this pepper: the text still goes
 
-    def mark_sent(self, delivery_id: int, forget: bool = False) -> None:
-        """Delivered. ``forget``: delete it instead (a plain bot reply has no reason to be kept)."""
+    def mark_sent(
+        self, delivery_id: int, forget: bool = False, hold: tuple[Sequence[int], float, float] | None = None
+    ) -> bool:
+        """Delivered. ``forget``: delete it instead (a plain bot reply has no reason to be kept).
+
+        ``hold``: (ids, held_until, until) - in the same transaction, renew the sender's lease on
+        the parts it sends next (see ``hold``); returns whether it still held them all."""
         with self.engine.begin() as conn:
             if forget:
                 conn.execute(outbox.delete().where(outbox.c.id == delivery_id))
             else:
                 conn.execute(outbox.update().where(outbox.c.id == delivery_id).values(sent_at=self.clock()))
+            if hold is None or not hold[0]:
+                return True
+            ids, held_until, until = hold
+            renewed = conn.execute(
+                outbox.update()
+                .where(outbox.c.id.in_(list(ids)), outbox.c.sent_at.is_(None), outbox.c.lease_until == held_until)
+                .values(lease_until=until)
+            ).rowcount
+            return renewed == len(ids)
 
     def mark_failed(self, delivery_id: int, error: str, final: bool = False) -> None:
         """One failed attempt; ``final`` (e.g. she opted out) means never try again - still recorded."""

@@ -499,13 +499,16 @@ class TelegramBot:
         except ValueError:
             raise DeliveryFailed("no chat id", retry=False) from None
         try:
-            await self._send(chat_id, Message(delivery.text, delivery.buttons))
+            sent = await self._send(chat_id, Message(delivery.text, delivery.buttons), remember=False)
         except Forbidden:  # she blocked the bot or deleted her account: retrying cannot help
             raise DeliveryFailed("forbidden", retry=False) from None
         except BadRequest as error:  # chat not found, text refused
             raise DeliveryFailed(f"bad_request: {type(error).__name__}", retry=False) from None
         except (NetworkError, TelegramError) as error:  # timeouts, 5xx: try again later
             raise DeliveryFailed(type(error).__name__) from None
+        # remembered for /erase once the worker has recorded the delivery (it does so before it
+        # next yields): a crash in between must not leave it unrecorded, to be sent again
+        asyncio.get_running_loop().call_soon(self._remember_quietly, chat_id, sent.message_id)
 
     async def _erase(self, chat_id: int) -> None:
         """Quick exit: delete what Telegram allows (48 h) and forget her on our side."""
@@ -541,18 +544,22 @@ class TelegramBot:
     def _remember(self, chat_id: int, message_id: int) -> None:
         self.store.remember_sent(self._key(chat_id), message_id)
 
-    async def _send(self, chat_id: int, reply: Message) -> TgMessage:
+    async def _send(self, chat_id: int, reply: Message, remember: bool = True) -> TgMessage:
         markup = (
             InlineKeyboardMarkup([[InlineKeyboardButton(title, callback_data=payload)] for title, payload in reply.buttons])
             if reply.buttons
             else None
         )
         sent: TgMessage = await with_retries(self._bot.send_message, chat_id, reply.text, reply_markup=markup)
+        if remember:
+            self._remember_quietly(chat_id, sent.message_id)
+        return sent
+
+    def _remember_quietly(self, chat_id: int, message_id: int) -> None:
         try:  # for /erase, best effort: she has the reply, a failure here must not answer her twice
-            self._remember(chat_id, sent.message_id)
+            self._remember(chat_id, message_id)
         except SQLAlchemyError as error:
             log.warning("sent message id not remembered (%s): /erase cannot delete it", type(error).__name__)
-        return sent
 
     def _mark_answered(self) -> bool:
         """Mark the update being handled done (its own transaction, nothing recorded with it);
@@ -601,26 +608,28 @@ class TelegramBot:
         """Send parts recorded in the outbox and held by this gateway, in order; each is forgotten
         once Telegram took it. On a failure, this part and the rest are left to the outbox."""
         for index, (delivery_id, message) in enumerate(parts):
-            rest = [i for i, _ in parts[index:]]
-            if index:  # still ours? (a very slow send could outlast the hold: then the outbox sends)
-                renewed = self.handoff.clock() + self.outbox.lease_seconds
-                if not self.handoff.hold(rest, held_until, renewed):
-                    return
-                held_until = renewed
+            following = [i for i, _ in parts[index + 1 :]]
             try:
-                await self._send(chat_id, message)
+                sent = await self._send(chat_id, message, remember=False)
             except (Forbidden, BadRequest) as error:  # she blocked the bot, the chat is gone: never retried
                 reason = "forbidden" if isinstance(error, Forbidden) else f"bad_request: {type(error).__name__}"
                 log.warning("reply refused (%s): dead letter", type(error).__name__)
-                for other in rest:
+                for other in [delivery_id, *following]:
                     self.handoff.mark_failed(other, reason, final=True)
                 return
             except TelegramError as error:  # an outage, a timeout: the outbox retries with backoff
                 log.warning("reply not sent (%s): left to the outbox", type(error).__name__)
                 self.handoff.mark_failed(delivery_id, type(error).__name__)
-                self.handoff.hold(rest, held_until, self.handoff.clock() + 2.0)
+                self.handoff.hold([delivery_id, *following], held_until, self.handoff.clock() + 2.0)
                 return
-            await self.outbox.record_sent(delivery_id, forget=True)
+            # Telegram has it: forget it at once, in one statement with renewing the hold on the
+            # next parts - a gateway killed between the two would have the outbox send it again.
+            renewed = self.handoff.clock() + self.outbox.lease_seconds
+            ours = await self.outbox.record_sent(delivery_id, forget=True, hold=(following, held_until, renewed))
+            held_until = renewed
+            self._remember_quietly(chat_id, sent.message_id)
+            if not ours:  # a send slower than the hold: the outbox took the rest over and sends it
+                return
 
     async def _send_or_queue(self, chat_id: int, messages: Sequence[Message]) -> None:
         """Long polling: send; what Telegram does not take now goes to the outbox."""

@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from typing import Protocol
 
@@ -82,15 +82,17 @@ class OutboxWorker:
             sent += 1
         return sent
 
-    async def record_sent(self, delivery_id: int, forget: bool) -> None:
+    async def record_sent(
+        self, delivery_id: int, forget: bool, hold: tuple[Sequence[int], float, float] | None = None
+    ) -> bool:
         """She has it now: if the record fails (the database restarting), the lease runs out and
         she gets it twice - so the record is retried for half a lease before giving up. (Also
-        used by a channel that sends an answer it recorded in the outbox itself.)"""
+        used by a channel that sends an answer it recorded in the outbox itself; ``hold`` as in
+        ``Handoff.mark_sent``.)"""
         deadline = time.monotonic() + self.lease_seconds / 2
         while True:
             try:
-                self.handoff.mark_sent(delivery_id, forget=forget)
-                return
+                return self.handoff.mark_sent(delivery_id, forget=forget, hold=hold)
             except OperationalError as error:
                 if time.monotonic() > deadline:
                     raise
