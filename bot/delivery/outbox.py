@@ -92,6 +92,9 @@ class OutboxWorker:
         deadline = time.monotonic() + self.lease_seconds / 2
         while True:
             try:
+                if hold is None:
+                    self.handoff.mark_sent(delivery_id, forget=forget)
+                    return True
                 return self.handoff.mark_sent(delivery_id, forget=forget, hold=hold)
             except OperationalError as error:
                 if time.monotonic() > deadline:
