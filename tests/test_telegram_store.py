@@ -125,3 +125,17 @@ def test_gateways_claiming_one_update_at_the_same_moment_let_exactly_one_in(db_u
         for t in threads:
             t.join(timeout=60)
         assert verdicts.count(CLAIMED) == 1 and len(verdicts) == 4, verdicts
+
+
+def test_the_retention_job_forgets_update_ids_after_48_hours_whatever_its_cutoff(db_url: str) -> None:
+    from bot import retention
+
+    clock = Clock()
+    engine = open_engine(db_url)
+    store = TelegramStore(engine, clock=clock)
+    store.claim_update(9001)
+    clock.now += 47 * 3600
+    store.claim_update(9002)
+    retention.run(engine, None, days=90, now=clock.now + 3600 + 1)  # 9001 is 48 h old, 9002 1 h
+    with engine.connect() as conn:
+        assert [r[0] for r in conn.execute(sa.text("SELECT update_id FROM telegram_updates"))] == [9002]
