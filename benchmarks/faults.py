@@ -33,6 +33,10 @@ it arrived. Counting, per message:
 - Telegram: one handling of the update sends one or more messages; an answer is each webhook
   attempt that sent something (plus the "technical problem" fallback sent after a real reply),
   or the outbox sending what the handling could not; a text received twice counts twice too.
+  She writes again after the first part of an answer, so the last parts of the previous answer
+  can arrive after her next message (an outage holds them in the outbox): the parts of hers
+  still waiting in the outbox when she writes belong to the previous message, not the next one
+  (two answers that both end with "Which country are you in now?" are not one answer twice).
 - lost: no answer at all; dead-lettered: no answer, and the bot recorded her replies as dead
   letters (she blocked the bot). Late duplicates are waited for: a scenario ends only when the
   inbox and the outbox hold nothing unfinished.
@@ -364,12 +368,13 @@ def gateway() -> None:
     """`python -m bot ...` with shorter leases (the pytest's time budget): a message held by a
     killed gateway is taken over after this many seconds instead of 60 s (outbox) / 120 s (inbox).
     Still longer than one message's processing here, so a live gateway never loses its lease."""
+    from bot.channels.telegram import TelegramBot
     from bot.cli import main as bot_main
     from bot.delivery.outbox import OutboxWorker
     from bot.sms.store import SmsStore
 
     seconds = float(os.environ[LEASE_VARIABLE])
-    claim, init = SmsStore.claim, OutboxWorker.__init__
+    claim, init, telegram_init = SmsStore.claim, OutboxWorker.__init__, TelegramBot.__init__
 
     def short_claim(self: SmsStore, *args: Any, **kwargs: Any) -> Any:
         kwargs.setdefault("lease_seconds", seconds)
@@ -379,8 +384,13 @@ def gateway() -> None:
         init(self, *args, **kwargs)
         self.lease_seconds = min(self.lease_seconds, seconds)
 
+    def short_update_lease(self: TelegramBot, *args: Any, **kwargs: Any) -> None:
+        telegram_init(self, *args, **kwargs)
+        self.update_lease = min(self.update_lease, seconds)
+
     SmsStore.claim = short_claim  # type: ignore[method-assign]
     OutboxWorker.__init__ = short_init  # type: ignore[method-assign]
+    TelegramBot.__init__ = short_update_lease  # type: ignore[method-assign]
     sys.exit(bot_main(sys.argv[1:]))
 
 
@@ -394,6 +404,8 @@ class Inbound:
     until: float = float("inf")  # when her next message was sent (the end of this one's window)
     attempts: list[tuple[float, float, int]] = field(default_factory=list)  # webhook tries: start, end, status
     blocked: bool = False
+    # Telegram: the parts of this message's answer still in the outbox when she wrote her next one
+    leftover: list[str] = field(default_factory=list)
 
 
 @dataclass
@@ -633,6 +645,8 @@ class Run:
             item.sent_at = time.monotonic()
             if previous is not None:
                 previous.until = item.sent_at
+                if channel == "telegram":
+                    previous.leftover = await asyncio.to_thread(self._waiting_texts, address)
             if channel == "sms":
                 assert self.lab.line is not None
                 self.lab.line.phone.send(address, text)
@@ -643,6 +657,31 @@ class Run:
             self.answered_first += answered
             previous = item
             await asyncio.sleep(random.uniform(0.3, 1.0))  # noqa: S311 - think time, not security
+
+    def _waiting_texts(self, chat: str) -> list[str]:
+        """The texts of her answers still waiting in the outbox (held by a handler or backing off)."""
+        from bot.handoff import GAVE_UP, address_cipher, outbox
+        from bot.profiles import user_key
+
+        pepper = self.lab.rasa.peppers()[0]
+        engine = sa.create_engine(self.db_url)
+        try:
+            with engine.connect() as conn:
+                rows = conn.execute(
+                    sa.select(outbox.c.text)
+                    .where(
+                        outbox.c.user_key == user_key(pepper, "telegram", chat),
+                        outbox.c.sent_at.is_(None),
+                        outbox.c.attempts < GAVE_UP,
+                    )
+                    .order_by(outbox.c.id)
+                ).all()
+        except sa.exc.OperationalError:
+            return []  # the database restarting: counted as before
+        finally:
+            engine.dispose()
+        cipher = address_cipher(pepper)
+        return [cipher.decrypt(r.text.encode()).decode() for r in rows]
 
     def progress(self, total: int) -> float:
         return self.answered_first / max(total, 1)
@@ -709,8 +748,9 @@ class Run:
         items = [i for i in self.inbound if i.channel == channel]
         row = Row(self.name, channel, lab.db, lab.gateways, len(items))
         odd = []
-        for item in items:
-            answers = self._answers(item)
+        delivered = attribute(items, lab.telegram.delivered if lab.telegram is not None else [])
+        for index, item in enumerate(items):
+            answers = self._answers(item, delivered.get(index, []))
             if answers != 1:
                 odd.append({**dataclasses.asdict(item), "answers": answers, "replies": self._replies(item)})
             if answers == 1:
@@ -733,28 +773,57 @@ class Run:
         assert self.lab.telegram is not None
         return [(s.at, s.text[:60]) for s in self.lab.telegram.delivered if s.chat == int(item.user)]
 
-    def _answers(self, item: Inbound) -> int:
+    def _answers(self, item: Inbound, sent: list[Sent]) -> int:
         if item.channel == "sms":
             assert self.lab.line is not None
             return sum(1 for at, _ in self.lab.line.received[item.user] if item.sent_at < at < item.until)
-        assert self.lab.telegram is not None
+        return telegram_answers(item, sent, self.lab.service_unavailable)
+
+
+def attribute(items: list[Inbound], delivered: list[Sent]) -> dict[int, list[Sent]]:
+    """Which Telegram messages the bot sent belong to which of her messages (index in ``items``):
+    those between her message and her next one - except the previous answer's parts that were
+    still waiting in the outbox when she wrote (``leftover``), which belong to the previous one."""
+    found: dict[int, list[Sent]] = {}
+    following: dict[int, int] = {}  # her message -> her next message (same chat)
+    last: dict[str, int] = {}
+    for index, item in enumerate(items):
+        if item.channel != "telegram":
+            continue
         chat = int(item.user)
-        sent = [s for s in self.lab.telegram.delivered if s.chat == chat and item.sent_at < s.at < item.until]
-        if not sent:
-            return 0
-        handled = 0  # webhook attempts that sent her something
-        for start, end, _ in item.attempts:
-            during = [s for s in sent if start <= s.at <= end]
-            if during:
-                handled += 1
-                # the error handler's "technical problem" after a real reply is a second answer
-                handled += any(any(s.text.startswith(f) for f in self.lab.service_unavailable) for s in during[1:])
-        later = [s for s in sent if not any(start <= s.at <= end for start, end, _ in item.attempts)]
-        if not handled and later:
-            handled = 1  # the outbox delivered what the handling could not send
-        texts = [s.text for s in sent]
-        repeated = max(texts.count(t) for t in texts)
-        return max(handled, repeated)
+        found[index] = [s for s in delivered if s.chat == chat and item.sent_at < s.at < item.until]
+        if item.user in last:
+            following[last[item.user]] = index
+        last[item.user] = index
+    for index, item in enumerate(items):
+        if index not in following:
+            continue
+        later = found[following[index]]
+        for text in item.leftover:
+            part = next((s for s in later if s.text == text), None)
+            if part is not None:
+                later.remove(part)
+                found[index].append(part)
+    return found
+
+
+def telegram_answers(item: Inbound, sent: list[Sent], service_unavailable: tuple[str, ...]) -> int:
+    """How many answers one of her Telegram messages got, from the messages attributed to it."""
+    if not sent:
+        return 0
+    handled = 0  # webhook attempts that sent her something
+    for start, end, _ in item.attempts:
+        during = [s for s in sent if start <= s.at <= end]
+        if during:
+            handled += 1
+            # the error handler's "technical problem" after a real reply is a second answer
+            handled += any(any(s.text.startswith(f) for f in service_unavailable) for s in during[1:])
+    later = [s for s in sent if not any(start <= s.at <= end for start, end, _ in item.attempts)]
+    if not handled and later:
+        handled = 1  # the outbox delivered what the handling could not send
+    texts = [s.text for s in sent]
+    repeated = max(texts.count(t) for t in texts)
+    return max(handled, repeated)
 
 
 # -- scenarios -------------------------------------------------------------------------------------------

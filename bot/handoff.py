@@ -81,6 +81,7 @@ outbox = sa.Table(
     sa.Column("attempts", sa.Integer, nullable=False, default=0),
     sa.Column("last_error", sa.String(200)),
     sa.Column("lease_until", sa.Float),  # a gateway process is sending it (several run side by side)
+    sa.Column("buttons", sa.Text),  # sealed JSON [[title, payload], ...] (Telegram), or NULL
     sqlite_autoincrement=True,  # ids are never reused (SQLite reuses the largest rowid otherwise)
 )
 audit = sa.Table(
@@ -147,6 +148,10 @@ class Delivery:
     address: str
     text: str
     attempts: int
+    buttons: tuple[tuple[str, str], ...] = ()
+
+
+Buttons = Sequence[tuple[str, str]]
 
 
 def address_cipher(pepper: str, previous: Sequence[str] = ()) -> MultiFernet:
@@ -554,21 +559,71 @@ class Handoff:
                 conn.execute(escalations.update().where(escalations.c.status == OPEN).values(notified_at=None)).rowcount
             )
 
-    def queue_message(self, user_key: str, channel: str, address: str, text: str) -> int:
+    def queue_message(self, user_key: str, channel: str, address: str, text: str, buttons: Buttons = ()) -> int:
         """A bot reply for a channel that delivers through the outbox (SMS): durable, retried."""
         with self.engine.begin() as conn:
-            return int(
-                conn.execute(
-                    outbox.insert().values(
-                        user_key=user_key,
-                        channel=channel,
-                        address=self._seal(address),
-                        text=self._seal(text),
-                        created_at=self.clock(),
-                        attempts=0,
-                    )
-                ).inserted_primary_key[0]
+            return self.queue_answer(conn, user_key, channel, address, [(text, buttons)])[0]
+
+    def queue_answer(
+        self,
+        conn: Any,
+        user_key: str,
+        channel: str,
+        address: str,
+        parts: Sequence[tuple[str, Buttons]],
+        held_until: float | None = None,
+    ) -> list[int]:
+        """Her answer's parts, in the caller's transaction (so that recording them can be atomic
+        with the caller's own record, e.g. a Telegram update marked done). ``held_until``: the
+        caller sends them itself now; the outbox takes them over only if that lease runs out."""
+        ids = []
+        for text, buttons in parts:
+            sealed_buttons = self._seal(json.dumps([list(b) for b in buttons], ensure_ascii=False)) if buttons else None
+            ids.append(
+                int(
+                    conn.execute(
+                        outbox.insert().values(
+                            user_key=user_key,
+                            channel=channel,
+                            address=self._seal(address),
+                            text=self._seal(text),
+                            buttons=sealed_buttons,
+                            created_at=self.clock(),
+                            attempts=0,
+                            lease_until=held_until,
+                        )
+                    ).inserted_primary_key[0]
+                )
             )
+        return ids
+
+    def unsent_before(self, conn: Any, user_key: str, channel: str, delivery_id: int) -> bool:
+        """Does an older message to her still wait in the outbox? (then newer ones must wait too)"""
+        waiting = conn.execute(
+            sa.select(outbox.c.id)
+            .where(
+                outbox.c.user_key == user_key,
+                outbox.c.channel == channel,
+                outbox.c.id < delivery_id,
+                outbox.c.sent_at.is_(None),
+                outbox.c.attempts < GAVE_UP,
+            )
+            .limit(1)
+        ).first()
+        return waiting is not None
+
+    def hold(self, delivery_ids: Sequence[int], held_until: float, until: float | None) -> bool:
+        """Renew the sender's lease on these unsent messages, only while it still holds them all
+        (``held_until`` is the lease it set); ``until`` None hands them to the outbox worker now."""
+        if not delivery_ids:
+            return True
+        with self.engine.begin() as conn:
+            renewed = conn.execute(
+                outbox.update()
+                .where(outbox.c.id.in_(list(delivery_ids)), outbox.c.sent_at.is_(None), outbox.c.lease_until == held_until)
+                .values(lease_until=until)
+            ).rowcount
+        return renewed == len(delivery_ids)
 
     def pending_deliveries(
         self,
@@ -604,18 +659,47 @@ class Handoff:
                 rows = leased
         return [
             Delivery(
-                r.id, r.escalation_id, r.user_key, r.channel, self._open(r.address), self._open_text(r.text), r.attempts
-            )
+                r.id,
+                r.escalation_id,
+                r.user_key,
+                r.channel,
+                self._open(r.address),
+                self._open_text(r.text),
+                r.attempts,
+                self._buttons(r.buttons),
+            )  # fmt: skip
             for r in rows
         ]
 
-    def mark_sent(self, delivery_id: int, forget: bool = False) -> None:
-        """Delivered. ``forget``: delete it instead (a plain bot reply has no reason to be kept)."""
+    def _buttons(self, sealed: str | None) -> tuple[tuple[str, str], ...]:
+        if not sealed:
+            return ()
+        try:
+            return tuple((str(title), str(payload)) for title, payload in json.loads(self._open_text(sealed)))
+        except ValueError:
+            return ()  # unreadable with this pepper: the text still goes
+
+    def mark_sent(
+        self, delivery_id: int, forget: bool = False, hold: tuple[Sequence[int], float, float] | None = None
+    ) -> bool:
+        """Delivered. ``forget``: delete it instead (a plain bot reply has no reason to be kept).
+
+        ``hold``: (ids, held_until, until) - in the same transaction, renew the sender's lease on
+        the parts it sends next (see ``hold``); returns whether it still held them all."""
         with self.engine.begin() as conn:
             if forget:
                 conn.execute(outbox.delete().where(outbox.c.id == delivery_id))
             else:
                 conn.execute(outbox.update().where(outbox.c.id == delivery_id).values(sent_at=self.clock()))
+            if hold is None or not hold[0]:
+                return True
+            ids, held_until, until = hold
+            renewed = conn.execute(
+                outbox.update()
+                .where(outbox.c.id.in_(list(ids)), outbox.c.sent_at.is_(None), outbox.c.lease_until == held_until)
+                .values(lease_until=until)
+            ).rowcount
+            return renewed == len(ids)
 
     def mark_failed(self, delivery_id: int, error: str, final: bool = False) -> None:
         """One failed attempt; ``final`` (e.g. she opted out) means never try again - still recorded."""

@@ -10,7 +10,9 @@ What happens to what (docs/privacy.md has the why):
 - Profiles (language, country) not used since the cutoff: deleted.
 - Outbox rows sent or given up before the cutoff, processed SMS inbox rows (kept only to refuse
   replays), SMS per-number state unused since the cutoff (an opt-out is kept: STOP must hold),
-  Telegram message ids (only useful for /erase within 48 hours): deleted.
+  Telegram message ids (only useful for /erase within 48 hours): deleted. Telegram update ids
+  (kept only to refuse replays, which come within 24 hours) go after 48 hours whatever the
+  cutoff; the gateways' supervisor tick prunes them too.
 - Web desk notes, referrals and transfers of those cases: deleted (the category stays, anonymous).
 - Counsellor audit: kept (accountability: who read what, when); it holds no message text.
 - Anonymous statistics (bot/stats.py): kept.
@@ -23,6 +25,7 @@ from dataclasses import dataclass, field
 
 import sqlalchemy as sa
 
+from bot.channels.telegram_store import UPDATE_RETENTION_SECONDS
 from bot.handoff import ACTIVE, escalations, outbox, transcript
 from bot.profiles import profiles_table
 
@@ -89,7 +92,7 @@ def run(
         if open_keys:
             stale = sa.and_(stale, profiles_table.c.user_key.not_in(open_keys))
         result.add("profiles", conn.execute(profiles_table.delete().where(stale)).rowcount)
-        result.add("channel records", _channel_tables(engine, conn, cutoff, open_keys))
+        result.add("channel records", _channel_tables(engine, conn, cutoff, open_keys, now or time.time()))
         if dry_run:
             conn.rollback()
     if tracker is not None:
@@ -97,7 +100,9 @@ def run(
     return result
 
 
-def _channel_tables(engine: sa.engine.Engine, conn: sa.engine.Connection, cutoff: float, open_keys: set[str]) -> int:
+def _channel_tables(
+    engine: sa.engine.Engine, conn: sa.engine.Connection, cutoff: float, open_keys: set[str], now: float
+) -> int:
     """SMS and Telegram tables, when those channels have created them."""
     removed = 0
     inbox = _table(engine, "sms_inbox")
@@ -110,6 +115,10 @@ def _channel_tables(engine: sa.engine.Engine, conn: sa.engine.Connection, cutoff
     sent = _table(engine, "telegram_messages")
     if sent is not None:
         removed += conn.execute(sent.delete().where(sent.c.at < cutoff)).rowcount
+    updates = _table(engine, "telegram_updates")
+    if updates is not None:
+        # 48 hours whatever the cutoff: longer than Telegram's replays last, shorter than any retention
+        removed += conn.execute(updates.delete().where(updates.c.received_at < now - UPDATE_RETENTION_SECONDS)).rowcount
     return removed
 
 

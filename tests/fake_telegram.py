@@ -16,6 +16,10 @@ from typing import Any, Callable
 
 from aiohttp import web
 
+# Telegram's update ids only grow, for the bot's whole life; the gateways keep the ids they handled
+# (telegram_updates), so every fake of one test run goes on from where an earlier one stopped.
+_UPDATE_IDS = itertools.count(int(time.time() * 1000) % 10**11)
+
 BOT_USER = {"id": 999, "is_bot": True, "first_name": "SafePassage", "username": "safe_passage_test_bot"}
 
 
@@ -30,7 +34,7 @@ class FakeTelegram:
     token: str = "123:TEST"  # noqa: S105 - a fake token for the fake API
     calls: list[Call] = field(default_factory=list)
     updates: list[dict[str, Any]] = field(default_factory=list)
-    _ids: Any = field(default_factory=lambda: itertools.count(1))
+    _ids: Any = field(default_factory=lambda: _UPDATE_IDS)
     # Telegram message ids only grow; start each fake where an earlier one cannot have been.
     _message_ids: Any = field(default_factory=lambda: itertools.count(int(time.time() * 1000) % 10**9))
     _new: asyncio.Event = field(default_factory=asyncio.Event)
@@ -44,6 +48,8 @@ class FakeTelegram:
     members: dict[int, set[int]] = field(default_factory=dict)
     admins: dict[int, set[int]] = field(default_factory=dict)
     files: dict[str, bytes] = field(default_factory=dict)  # file id -> the bytes getFile + download serve
+    # method -> seconds its next calls are answered late (taken at once, answered after the wait)
+    slow: dict[str, list[float]] = field(default_factory=dict)
 
     async def start(self) -> None:
         app = web.Application()
@@ -103,6 +109,9 @@ class FakeTelegram:
         if file_id not in self.files:
             return web.Response(status=404)
         return web.Response(body=self.files[file_id])
+
+    def new_update_id(self) -> int:
+        return int(next(self._ids))
 
     def push(self, update: dict[str, Any]) -> dict[str, Any]:
         self.updates.append(update)
@@ -168,6 +177,8 @@ class FakeTelegram:
                 {"ok": False, "error_code": status, "description": "Internal Server Error"}, status=status
             )
         result = await self._result(method, params)
+        if self.slow.get(method):  # Telegram took it, the answer is slow to come back
+            await asyncio.sleep(self.slow[method].pop(0))
         return web.json_response({"ok": True, "result": result})
 
     async def _result(self, method: str, params: dict[str, Any]) -> Any:

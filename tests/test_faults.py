@@ -75,3 +75,38 @@ def test_kannel_keeps_an_mo_while_the_only_gateway_restarts(tmp_path: Path) -> N
             await asyncio.to_thread(kannel.stop)
 
     assert asyncio.run(scenario()) == [b"are you there"]
+
+
+def test_the_last_part_of_an_answer_arriving_after_her_next_message_is_not_a_second_answer() -> None:
+    """The SQLite provider-500 "double answer" of docs/reliability.md, from the run's record: she
+    wrote again after the first part of an answer, the outage held its last part ("Which country
+    are you in now?") until after her next message, whose own answer ends with the same question.
+    Counted by time window alone, that was one answer twice; each of her messages was answered
+    once. The parts still waiting in the outbox when she writes belong to the previous message."""
+    from benchmarks.faults import Inbound, Sent, attribute, telegram_answers
+
+    chat = 10200043
+    ask = "Which country are you in now? Then I can give you the right numbers and laws."
+    first = Inbound(
+        "telegram", str(chat), "my friend wants to go to Malaysia for work", sent_at=55801.0, until=55806.752,
+        attempts=[(55801.0, 55806.40, 200)], leftover=[ask],
+    )  # fmt: skip
+    second = Inbound(
+        "telegram", str(chat), "give me the hotline number", sent_at=55806.752, until=55821.148,
+        attempts=[(55806.752, 55820.442, 200)],
+    )  # fmt: skip
+    delivered = [
+        Sent(55806.380, chat, "To work abroad safely: use only a licensed agency"),
+        Sent(55807.575, chat, ask),  # the first answer's last part, after the outage
+        Sent(55820.334, chat, "Emergency numbers: China 110; Indonesia 110"),
+        Sent(55820.399, chat, ask),  # the second answer's own last part
+    ]
+    window = [s for s in delivered if second.sent_at < s.at < second.until]
+    assert telegram_answers(second, window, ()) == 2  # what the suite reported
+    found = attribute([first, second], delivered)
+    assert [telegram_answers(item, found[n], ()) for n, item in enumerate([first, second])] == [1, 1]
+    assert [s.text for s in found[0]] == ["To work abroad safely: use only a licensed agency", ask]
+    # a real second answer is still seen: the same part sent twice for one message
+    twice = [*delivered, Sent(55820.420, chat, ask)]
+    found = attribute([first, second], twice)
+    assert telegram_answers(second, found[1], ()) == 2

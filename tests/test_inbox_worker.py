@@ -74,3 +74,30 @@ def test_a_failing_message_is_left_to_the_store_and_blocks_no_one() -> None:
 
     asyncio.run(scenario())
     assert store.done_ids == [2] and store.dead == [1]
+
+
+def test_a_processed_message_whose_record_fails_while_the_database_restarts_is_not_processed_again() -> None:
+    """Fault suite (crash, PostgreSQL): her reply was queued, then "done" failed because PostgreSQL
+    was restarting; the worker gave up, the lease ran out, the message was processed again and she
+    got two replies. The record is retried instead."""
+    import sqlalchemy as sa
+
+    class Restarting(FakeStore):
+        def done(self, item_id: int) -> None:
+            if not self.failures.get(-1):
+                self.failures[-1] = 1
+                raise sa.exc.OperationalError("UPDATE sms_inbox", {}, Exception("server closed the connection"))
+            super().done(item_id)
+
+    store, processed = Restarting([Item(1, "a", "hi")]), []
+
+    async def process(item: Item) -> None:
+        processed.append(item.id)
+
+    async def scenario() -> None:
+        worker = InboxWorker(store, process, "test")
+        worker.drain()
+        await worker.finish()
+
+    asyncio.run(scenario())
+    assert processed == [1] and store.done_ids == [1] and store.failures == {-1: 1}  # no failed(): not retried

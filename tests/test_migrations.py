@@ -159,3 +159,38 @@ def test_desk_referrals_move_from_the_case_record_to_their_own_table(db_url: str
         back = conn.execute(sa.text("SELECT referrals FROM desk_case_records")).scalar_one()
     assert back == '["Foundation For Women (FFW)", "Childline Thailand Foundation"]'
     engine.dispose()
+
+
+def test_the_telegram_update_ledger_and_outbox_buttons_arrive_without_losing_rows(db_url: str) -> None:
+    """0006/0007 (issue 13): a database at 0005 with queued messages gets the table of handled
+    Telegram updates and the outbox's buttons column; its rows are kept and still delivered."""
+    from bot.channels.telegram_store import CLAIMED, DONE, TelegramStore
+
+    engine = sa.create_engine(db_url, future=True)
+    schema.upgrade(engine, "0005")
+    handoff = Handoff(engine, "p" * 40, ["c"])
+    with engine.begin() as conn:  # what 0005's code wrote: no buttons column yet
+        for n in range(3):
+            conn.execute(
+                sa.text(
+                    "INSERT INTO outbox (user_key, channel, address, text, created_at, attempts)"
+                    " VALUES (:k, 'telegram', :a, :t, 1.0, 0)"
+                ),
+                {"k": f"key-{n}", "a": handoff._seal(str(100 + n)), "t": handoff._seal(f"reply {n}")},
+            )
+    schema.upgrade(engine)
+    assert schema.current_revision(engine) == _head() and _schema_differences(engine) == []
+    waiting = handoff.pending_deliveries("telegram")
+    assert [(d.address, d.text, d.buttons) for d in waiting] == [(str(100 + n), f"reply {n}", ()) for n in range(3)]
+    store = TelegramStore(engine)
+    assert store.claim_update(5) == CLAIMED
+    store.finish_update(5)
+    assert store.claim_update(5) == DONE
+    from alembic import command
+
+    with engine.begin() as conn:
+        command.downgrade(schema._config(conn), "0005")  # type: ignore[arg-type]
+    assert "telegram_updates" not in sa.inspect(engine).get_table_names()
+    schema.upgrade(engine)
+    assert len(handoff.pending_deliveries("telegram")) == 3
+    engine.dispose()

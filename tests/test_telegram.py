@@ -205,7 +205,7 @@ def test_non_text_updates_edits_and_groups(live_settings: Settings, catalog: Cat
         await fake.wait_for(lambda: catalog.text("bot_identity", "en") in fake.texts(OTHER_GIRL))
         fake.push(
             {
-                "update_id": 77777,
+                "update_id": fake.new_update_id(),
                 "my_chat_member": {
                     "chat": {"id": -555, "type": "group", "title": "random"},
                     "from": {"id": 5, "is_bot": False, "first_name": "X"},

@@ -69,3 +69,73 @@ def test_erase_forgets_every_message_id_and_returns_the_deletable_ones(db_url: s
     assert store.take_sent("her", newer_than=clock.now - 48 * 3600) == [2]  # 1 is too old to delete
     assert store.take_sent("her", newer_than=0) == []  # forgotten, both
     assert store.take_sent("other", newer_than=0) == [3]
+
+
+def test_an_update_is_claimed_by_one_gateway_taken_over_after_its_lease_and_never_answered_twice(db_url: str) -> None:
+    """The update ledger behind the webhook (issue 13): claimed with a lease, marked done in the
+    transaction that records her answer; a replay of a done update is only acknowledged."""
+    from bot.channels.telegram_store import BUSY, CLAIMED, DONE
+
+    clock = Clock()
+    engine = open_engine(db_url)
+    first, second = TelegramStore(engine, clock=clock), TelegramStore(engine, clock=clock)
+    assert first.claim_update(7001, lease_seconds=120) == CLAIMED
+    assert second.claim_update(7001, lease_seconds=120) == BUSY  # being handled: Telegram sends it again later
+    clock.now += 121  # the first gateway died before she got anything
+    assert second.claim_update(7001, lease_seconds=120) == CLAIMED
+    with engine.begin() as conn:
+        assert second.mark_done(conn, 7001)  # her answer recorded
+    with engine.begin() as conn:
+        assert not first.mark_done(conn, 7001)  # the first came back to life: it must not answer too
+    assert first.claim_update(7001) == DONE and second.claim_update(7001) == DONE
+    # a handling that failed before anything reached her frees the update for the next try at once
+    assert first.claim_update(7002) == CLAIMED
+    first.release_update(7002)
+    assert second.claim_update(7002) == CLAIMED
+    second.finish_update(7002)
+    assert first.claim_update(7002) == DONE
+    with engine.connect() as conn:
+        columns = set(conn.execute(sa.text("SELECT * FROM telegram_updates")).keys())
+    assert columns == {"update_id", "received_at", "lease_until", "done_at"}  # no text, no chat
+    clock.now += 48 * 3600 + 1
+    assert first.claim_update(7003) == CLAIMED
+    assert first.prune_updates() == 2  # 7001 and 7002 are older than 48 hours
+    with engine.connect() as conn:
+        assert [r[0] for r in conn.execute(sa.text("SELECT update_id FROM telegram_updates"))] == [7003]
+
+
+def test_gateways_claiming_one_update_at_the_same_moment_let_exactly_one_in(db_url: str) -> None:
+    import threading
+
+    from bot.channels.telegram_store import CLAIMED
+
+    engine = open_engine(db_url)
+    for update_id in range(8000, 8010):
+        start = threading.Barrier(4)
+        verdicts: list[str] = []
+
+        def claim(update_id: int = update_id, start: threading.Barrier = start, verdicts: list[str] = verdicts) -> None:
+            store = TelegramStore(sa.create_engine(db_url) if engine.dialect.name == "postgresql" else engine)
+            start.wait()
+            verdicts.append(store.claim_update(update_id))
+
+        threads = [threading.Thread(target=claim) for _ in range(4)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join(timeout=60)
+        assert verdicts.count(CLAIMED) == 1 and len(verdicts) == 4, verdicts
+
+
+def test_the_retention_job_forgets_update_ids_after_48_hours_whatever_its_cutoff(db_url: str) -> None:
+    from bot import retention
+
+    clock = Clock()
+    engine = open_engine(db_url)
+    store = TelegramStore(engine, clock=clock)
+    store.claim_update(9001)
+    clock.now += 47 * 3600
+    store.claim_update(9002)
+    retention.run(engine, None, days=90, now=clock.now + 3600 + 1)  # 9001 is 48 h old, 9002 1 h
+    with engine.connect() as conn:
+        assert [r[0] for r in conn.execute(sa.text("SELECT update_id FROM telegram_updates"))] == [9002]

@@ -11,14 +11,17 @@ Message text never goes to the logs.
 from __future__ import annotations
 
 import asyncio
+import functools
 import hmac
 import logging
 import time
 from collections import OrderedDict, defaultdict, deque
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
+from contextvars import ContextVar
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
+import httpx
 from aiohttp import web
 from sqlalchemy.exc import SQLAlchemyError
 from telegram import InlineKeyboardButton, InlineKeyboardMarkup, Update
@@ -35,20 +38,37 @@ from telegram.ext import (
 )
 
 from bot.channels.telegram_guard import PRESENT_STATUSES, GroupVerdict, MemberBook, judge
-from bot.channels.telegram_store import TelegramStore
+from bot.channels.telegram_store import BUSY, DONE, UPDATE_LEASE_SECONDS, TelegramStore
 from bot.content import Message
 from bot.content.render import Renderer
 from bot.delivery import DeliveryFailed, OutboxWorker
 from bot.desk import CounsellorDesk, notify_overdue
 from bot.handoff import AlreadyClaimed, Delivery, Escalation, NotAllowed
 from bot.offer import ocr
-from bot.pipeline import Pipeline, Turn
+from bot.pipeline import Pipeline
 
 log = logging.getLogger(__name__)
 CHANNEL = "telegram"
 GROUP_READER = "telegram-group"  # the identity the group relay reads transcripts under (audited)
 DELETE_WINDOW = 48 * 3600  # Telegram lets bots delete private-chat messages for 48 hours
+# How long a request to the Bot API may wait for its answer. python-telegram-bot's 5 s made a
+# sendMessage that Telegram took, but answered slowly (a loaded machine), look failed - and the
+# retry delivered the reply twice. Telegram answers in well under a second when it can.
+READ_TIMEOUT = 30.0
+PRUNE_EVERY = 600.0  # seconds between prunings of old update ids (supervisor tick)
 T = TypeVar("T")
+
+
+@dataclass
+class _Handling:
+    """The webhook update being handled by this task (it claimed the update id)."""
+
+    update_id: int
+    answered: bool = False  # her answer is recorded and the update marked done, by this handling
+    superseded: bool = False  # another gateway answered it first (our lease had run out): say nothing
+
+
+_HANDLING: ContextVar[_Handling | None] = ContextVar("telegram_update", default=None)
 
 
 PRUNE_ABOVE = 1000  # chats remembered before quiet ones are forgotten
@@ -108,8 +128,21 @@ class TelegramConfig:
     group_check_interval: float = 60.0  # seconds between membership checks (and after any change)
 
 
+NOT_SENT = (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout)
+
+
+def maybe_taken(error: BaseException) -> bool:
+    """Did the request leave without an answer coming back (a read timeout, the connection cut)?
+    Then Telegram may have taken it, and sending it again may deliver it twice. An error that
+    Telegram answered (5xx, 429) or a connection never made means it was not taken."""
+    cause = error.__cause__
+    return cause is not None and not isinstance(cause, NOT_SENT)
+
+
 async def with_retries(call: Callable[..., Awaitable[T]], *args: Any, **kwargs: Any) -> T:
-    """Retry a Telegram call on flood control and network errors, with backoff."""
+    """Retry a Telegram call on flood control and network errors, with backoff - but never a
+    request whose outcome is unknown (``maybe_taken``): that error goes to the caller, which
+    leaves a message to the outbox (bot/delivery) instead of sending it again at once."""
     delay, attempts = 0.5, 4
     for attempt in range(attempts):
         try:
@@ -117,8 +150,8 @@ async def with_retries(call: Callable[..., Awaitable[T]], *args: Any, **kwargs: 
         except RetryAfter as error:
             wait = error.retry_after
             await asyncio.sleep(wait.total_seconds() if hasattr(wait, "total_seconds") else float(wait))
-        except (TimedOut, NetworkError):
-            if attempt == attempts - 1:
+        except (TimedOut, NetworkError) as error:
+            if attempt == attempts - 1 or maybe_taken(error):
                 raise
             await asyncio.sleep(delay)
             delay *= 2
@@ -149,6 +182,8 @@ class TelegramBot:
         )
         self.name = CHANNEL  # as an OutboxChannel
         self.outbox = OutboxWorker(self.handoff, self)
+        self.update_lease = UPDATE_LEASE_SECONDS
+        self._pruned_at = float("-inf")
         self.verdict = GroupVerdict(False, "membership not checked yet")
         self._checked_at = float("-inf")
         self._announced_verdict: str | None = None
@@ -165,6 +200,7 @@ class TelegramBot:
             .base_url(f"{base}/bot")
             .base_file_url(f"{base}/file/bot")
             .concurrent_updates(64)  # per-user order is kept by the pipeline's per-user lock
+            .read_timeout(READ_TIMEOUT)
         )
         if webhook:
             builder = builder.updater(None)
@@ -202,11 +238,14 @@ class TelegramBot:
     async def on_error(self, update: object, context: ContextTypes.DEFAULT_TYPE) -> None:
         """The one error handler: log the error type (never message text), answer kindly if we can."""
         log.error("telegram handler failed: %s", type(context.error).__name__, exc_info=context.error)
+        handling = _HANDLING.get()
+        if handling is not None and (handling.answered or handling.superseded):
+            return  # her answer was recorded before the failure: the outbox delivers what is left
         if isinstance(update, Update) and update.effective_chat and update.effective_chat.type == ChatType.PRIVATE:
             try:
                 chat_id = update.effective_chat.id
                 language = self._language(chat_id)
-                await self._send(chat_id, self._helplines_message(chat_id, language, "service_unavailable"))
+                await self._answer(chat_id, [self._helplines_message(chat_id, language, "service_unavailable")])
             except Exception:  # noqa: BLE001 - the error handler must never raise
                 log.exception("could not send the fallback reply")
                 # nothing reached her (the database restarting, Telegram failing): not acknowledged,
@@ -221,6 +260,42 @@ class TelegramBot:
             return False
         del self._unanswered[update_id]
         return True
+
+    async def handle_update(self, application: Application, update: Update) -> int:
+        """One webhook update, answered once whichever gateway Telegram sends it (or its replays) to.
+
+        The update id is claimed in the database first (``telegram_updates``, a lease): a replay
+        of an update already answered is acknowledged (200) without a second answer; one that
+        another handling holds right now is answered 503, so Telegram sends it again later; one
+        whose handler died before answering (its lease ran out) is taken over. Her answer marks
+        it done in the transaction that records the answer (``_answer``). Returns the HTTP status."""
+        try:
+            verdict = self.store.claim_update(update.update_id, self.update_lease)
+        except SQLAlchemyError as error:  # the database restarting: Telegram tries again later
+            log.warning("update not claimed (%s): asked to be sent again", type(error).__name__)
+            return 500
+        if verdict == DONE:
+            return 200
+        if verdict == BUSY:
+            return 503
+        handling = _Handling(update.update_id)
+        token = _HANDLING.set(handling)
+        try:
+            await application.process_update(update)
+        finally:
+            _HANDLING.reset(token)
+        if self.unanswered(update.update_id):  # nothing reached her: free it for the next try at once
+            try:
+                self.store.release_update(update.update_id)
+            except SQLAlchemyError as error:  # its lease runs out instead
+                log.warning("update not released (%s)", type(error).__name__)
+            return 500
+        if not handling.answered and not handling.superseded:
+            try:  # handled without an answer to her (a group message, a button, a silent drop)
+                self.store.finish_update(update.update_id)
+            except SQLAlchemyError as error:
+                log.warning("update handled, not marked done (%s)", type(error).__name__)
+        return 200
 
     # -- private chats ------------------------------------------------------------------------
     def _key(self, chat_id: int) -> str:
@@ -251,7 +326,7 @@ class TelegramBot:
         button (the job check's yes/no, the menu) is never dropped, nor is danger."""
         if typed and not self.limiter.allow(chat_id) and not self.pipeline.is_urgent(text):
             if self.limiter.should_warn(chat_id):
-                await self._send(chat_id, Message(self.render.t("rate_limited", self._language(chat_id))))
+                await self._answer(chat_id, [Message(self.render.t("rate_limited", self._language(chat_id)))])
             return
         command = text.strip().split(" ", 1)[0].split("@", 1)[0].lower()
         if command == "/erase":
@@ -261,18 +336,19 @@ class TelegramBot:
             await self._erase(chat_id)  # /stop ends and forgets (inside a handoff it only ends the handoff)
             return
         turn = await self.pipeline.handle(CHANNEL, str(chat_id), text)
-        await self._send_turn(chat_id, turn)
-        if command == "/start":
-            await self._pickers(chat_id, turn.language)
+        extra = self._pickers(turn.language) if command == "/start" else []
+        await self._answer(chat_id, [*turn.replies, *extra])
 
-    async def _pickers(self, chat_id: int, language: str) -> None:
+    def _pickers(self, language: str) -> list[Message]:
         """After /start: language and country pickers and the privacy notice."""
         catalog = self.pipeline.catalog
         languages = tuple((info.native_name, f"/language {code}") for code, info in catalog.languages.items())
-        await self._send(chat_id, Message(self.render.t("language_prompt", language), languages))
-        await self._send(chat_id, Message(self.render.t("ask_country", language), self.render.country_buttons(language)))
-        # Quick exit: one tap deletes the chat (as far as Telegram allows) and forgets her.
-        await self._send(chat_id, Message(self.render.t("privacy", language), (("/erase", "/erase"),)))
+        return [
+            Message(self.render.t("language_prompt", language), languages),
+            Message(self.render.t("ask_country", language), self.render.country_buttons(language)),
+            # Quick exit: one tap deletes the chat (as far as Telegram allows) and forgets her.
+            Message(self.render.t("privacy", language), (("/erase", "/erase"),)),
+        ]
 
     async def on_non_text(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
         """Photos, voice, stickers, documents...: a kind reply in her language."""
@@ -282,30 +358,30 @@ class TelegramBot:
         self._remember(chat.id, message.message_id)
         language = self._language(chat.id)
         if message.voice or message.audio or message.video_note:
-            await self._send(chat.id, self._helplines_message(chat.id, language, "input_voice"))
+            await self._answer(chat.id, [self._helplines_message(chat.id, language, "input_voice")])
             return
         image = self._image_of(message)
         if image is None or self.handoff.active_for(self._key(chat.id)) is not None:
-            await self._send(chat.id, Message(self.render.t("input_non_text", language)))
+            await self._answer(chat.id, [Message(self.render.t("input_non_text", language))])
             return
         if not self.limiter.allow(chat.id):
             if self.limiter.should_warn(chat.id):
-                await self._send(chat.id, Message(self.render.t("rate_limited", language)))
+                await self._answer(chat.id, [Message(self.render.t("rate_limited", language))])
             return
         file_id, size = image
         if size is not None and size > ocr.MAX_BYTES:  # refused before it is even downloaded
-            await self._send(chat.id, Message(self.render.t("offer_image_unreadable", language)))
+            await self._answer(chat.id, [Message(self.render.t("offer_image_unreadable", language))])
             return
         try:
             file = await with_retries(self._bot.get_file, file_id)
             data = bytes(await file.download_as_bytearray())  # in memory only, never written to disk
         except TelegramError as error:
             log.warning("image not downloaded (%s)", type(error).__name__)
-            await self._send(chat.id, Message(self.render.t("offer_image_unreadable", language)))
+            await self._answer(chat.id, [Message(self.render.t("offer_image_unreadable", language))])
             return
         turn = await self.pipeline.handle_image(CHANNEL, str(chat.id), data)
         del data
-        await self._send_turn(chat.id, turn)
+        await self._answer(chat.id, turn.replies)
 
     @staticmethod
     def _image_of(message: TgMessage) -> tuple[str, int | None] | None:
@@ -423,13 +499,16 @@ class TelegramBot:
         except ValueError:
             raise DeliveryFailed("no chat id", retry=False) from None
         try:
-            await self._send(chat_id, Message(delivery.text))
+            sent = await self._send(chat_id, Message(delivery.text, delivery.buttons), remember=False)
         except Forbidden:  # she blocked the bot or deleted her account: retrying cannot help
             raise DeliveryFailed("forbidden", retry=False) from None
         except BadRequest as error:  # chat not found, text refused
             raise DeliveryFailed(f"bad_request: {type(error).__name__}", retry=False) from None
         except (NetworkError, TelegramError) as error:  # timeouts, 5xx: try again later
             raise DeliveryFailed(type(error).__name__) from None
+        # remembered for /erase once the worker has recorded the delivery (it does so before it
+        # next yields): a crash in between must not leave it unrecorded, to be sent again
+        asyncio.get_running_loop().call_soon(self._remember_quietly, chat_id, sent.message_id)
 
     async def _erase(self, chat_id: int) -> None:
         """Quick exit: delete what Telegram allows (48 h) and forget her on our side."""
@@ -445,6 +524,8 @@ class TelegramBot:
                 await with_retries(bot.delete_messages, chat_id, batch)
             except TelegramError as error:
                 log.warning("chat messages not deleted (%s); her data is erased", type(error).__name__)
+        if not self._mark_answered():
+            return  # another gateway erased her and confirmed it (this handling's lease had run out)
         # The confirmation is not remembered: there is nothing left to delete later.
         for reply in turn.replies:
             await with_retries(bot.send_message, chat_id, reply.text)
@@ -463,29 +544,102 @@ class TelegramBot:
     def _remember(self, chat_id: int, message_id: int) -> None:
         self.store.remember_sent(self._key(chat_id), message_id)
 
-    async def _send(self, chat_id: int, reply: Message) -> TgMessage:
+    async def _send(self, chat_id: int, reply: Message, remember: bool = True) -> TgMessage:
         markup = (
             InlineKeyboardMarkup([[InlineKeyboardButton(title, callback_data=payload)] for title, payload in reply.buttons])
             if reply.buttons
             else None
         )
         sent: TgMessage = await with_retries(self._bot.send_message, chat_id, reply.text, reply_markup=markup)
-        try:  # for /erase, best effort: she has the reply, a failure here must not answer her twice
-            self._remember(chat_id, sent.message_id)
-        except SQLAlchemyError as error:
-            log.warning("sent message id not remembered (%s): /erase cannot delete it", type(error).__name__)
+        if remember:
+            self._remember_quietly(chat_id, sent.message_id)
         return sent
 
-    async def _send_turn(self, chat_id: int, turn: Turn) -> None:
-        """Her answer. What Telegram does not take now (an outage, she blocked the bot) goes to the
-        outbox: retried with backoff, or dead-lettered - never dropped unrecorded."""
-        for index, reply in enumerate(turn.replies):
+    def _remember_quietly(self, chat_id: int, message_id: int) -> None:
+        try:  # for /erase, best effort: she has the reply, a failure here must not answer her twice
+            self._remember(chat_id, message_id)
+        except SQLAlchemyError as error:
+            log.warning("sent message id not remembered (%s): /erase cannot delete it", type(error).__name__)
+
+    def _mark_answered(self) -> bool:
+        """Mark the update being handled done (its own transaction, nothing recorded with it);
+        False if another gateway answered it already. Outside the webhook: True."""
+        handling = _HANDLING.get()
+        if handling is None or handling.answered:
+            return handling is None or not handling.superseded
+        with self.handoff.engine.begin() as conn:
+            handling.answered = self.store.mark_done(conn, handling.update_id)
+        handling.superseded = not handling.answered
+        return handling.answered
+
+    async def _answer(self, chat_id: int, messages: Sequence[Message]) -> None:
+        """Her answer to the update being handled, exactly once.
+
+        Through the webhook, every part is first recorded in the outbox, in the transaction that
+        marks the update done: a replay of the update (to any gateway) is then acknowledged
+        without a second answer, and a gateway that dies while sending leaves the rest to the
+        outbox (its hold runs out). Then the parts are sent at once; what Telegram does not take
+        now stays in the outbox - retried with backoff, or dead-lettered, never dropped."""
+        if not messages:
+            return
+        handling = _HANDLING.get()
+        if handling is None:  # long polling (one gateway, Telegram's offset): no update ledger
+            await self._send_or_queue(chat_id, messages)
+            return
+        if handling.superseded:
+            return
+        key = self._key(chat_id)
+        held_until = self.handoff.clock() + self.outbox.lease_seconds
+        parts = [(m.text, m.buttons) for m in messages]
+        with self.handoff.engine.begin() as conn:
+            if not handling.answered and not self.store.mark_done(conn, handling.update_id):
+                handling.superseded = True
+                log.warning("update answered by another gateway meanwhile: not answered again")
+                return
+            ids = self.handoff.queue_answer(conn, key, CHANNEL, str(chat_id), parts, held_until)
+            behind = self.handoff.unsent_before(conn, key, CHANNEL, ids[0])
+        handling.answered = True
+        if behind:  # an earlier answer of hers still waits (an outage): this one follows it, in order
+            self.handoff.hold(ids, held_until, None)
+            return
+        await self._send_recorded(chat_id, list(zip(ids, messages, strict=True)), held_until)
+
+    async def _send_recorded(self, chat_id: int, parts: list[tuple[int, Message]], held_until: float) -> None:
+        """Send parts recorded in the outbox and held by this gateway, in order; each is forgotten
+        once Telegram took it. On a failure, this part and the rest are left to the outbox."""
+        for index, (delivery_id, message) in enumerate(parts):
+            following = [i for i, _ in parts[index + 1 :]]
+            try:
+                sent = await self._send(chat_id, message, remember=False)
+            except (Forbidden, BadRequest) as error:  # she blocked the bot, the chat is gone: never retried
+                reason = "forbidden" if isinstance(error, Forbidden) else f"bad_request: {type(error).__name__}"
+                log.warning("reply refused (%s): dead letter", type(error).__name__)
+                for other in [delivery_id, *following]:
+                    self.handoff.mark_failed(other, reason, final=True)
+                return
+            except TelegramError as error:  # an outage, a timeout: the outbox retries with backoff
+                log.warning("reply not sent (%s): left to the outbox", type(error).__name__)
+                self.handoff.mark_failed(delivery_id, type(error).__name__)
+                self.handoff.hold([delivery_id, *following], held_until, self.handoff.clock() + 2.0)
+                return
+            # Telegram has it: forget it at once, in one statement with renewing the hold on the
+            # next parts - a gateway killed between the two would have the outbox send it again.
+            renewed = self.handoff.clock() + self.outbox.lease_seconds
+            ours = await self.outbox.record_sent(delivery_id, forget=True, hold=(following, held_until, renewed))
+            held_until = renewed
+            self._remember_quietly(chat_id, sent.message_id)
+            if not ours:  # a send slower than the hold: the outbox took the rest over and sends it
+                return
+
+    async def _send_or_queue(self, chat_id: int, messages: Sequence[Message]) -> None:
+        """Long polling: send; what Telegram does not take now goes to the outbox."""
+        for index, reply in enumerate(messages):
             try:
                 await self._send(chat_id, reply)
             except TelegramError as error:
                 log.warning("reply not sent (%s): handed to the outbox", type(error).__name__)
-                for rest in turn.replies[index:]:  # text only: a button cannot wait in the outbox
-                    self.handoff.queue_message(self._key(chat_id), CHANNEL, str(chat_id), rest.text)
+                for rest in messages[index:]:
+                    self.handoff.queue_message(self._key(chat_id), CHANNEL, str(chat_id), rest.text, rest.buttons)
                 return
 
     # -- counsellors' group --------------------------------------------------------------------
@@ -644,6 +798,9 @@ class TelegramBot:
         """Timeout notices, queued messages to users, cards and relays to the group."""
         notify_overdue(self.handoff, self.pipeline.catalog, self.config.claim_timeout_seconds)
         await self.outbox.run_once()
+        if time.monotonic() - self._pruned_at > PRUNE_EVERY:
+            self._pruned_at = time.monotonic()
+            self.store.prune_updates()  # replays come within 24 hours; ids are kept for 48
         await self.pipeline.retry_erasures()
         await self._check_group()
         await self._forget_erased_cases()
@@ -672,36 +829,22 @@ class TelegramBot:
             await with_retries(self._bot.send_message, chat, f"Case #{escalation_id} was erased by the user.")
 
 
-class ReplayGuard:
-    """Remembers recent update ids so a replayed webhook request is processed once."""
-
-    def __init__(self, size: int = 10_000) -> None:
-        self._seen: OrderedDict[int, None] = OrderedDict()
-        self.size = size
-
-    def first_time(self, update_id: int) -> bool:
-        if update_id in self._seen:
-            return False
-        self._seen[update_id] = None
-        if len(self._seen) > self.size:
-            self._seen.popitem(last=False)
-        return True
-
-    def forget(self, update_id: int) -> None:
-        self._seen.pop(update_id, None)
-
-
 def webhook_app(
     application: Application,
     secret: str,
     path: str = "/telegram/webhook",
-    unanswered: Callable[[int], bool] | None = None,
+    handle: Callable[[Update], Awaitable[int]] | None = None,
 ) -> web.Application:
     """Our own web app: Telegram's POSTs (secret token checked) are handled before they are acknowledged.
 
-    ``unanswered(update_id)`` says the handling failed before anything reached her: the update is
-    then answered 500, and Telegram's next try (here or on another gateway) handles it."""
-    replay = ReplayGuard()
+    ``handle(update)`` handles one update and says what Telegram is answered (the gateway's
+    ``TelegramBot.handle_update``: 200 done, 503 another handling holds it, 500 send it again)."""
+
+    async def process(update: Update) -> int:
+        await application.process_update(update)
+        return 200
+
+    handle = handle or process
 
     async def receive(request: web.Request) -> web.Response:
         given = request.headers.get("X-Telegram-Bot-Api-Secret-Token", "")
@@ -713,14 +856,12 @@ def webhook_app(
             return web.json_response({"error": "malformed update"}, status=400)
         if update is None:
             return web.json_response({"error": "malformed update"}, status=400)
-        if replay.first_time(update.update_id):
-            # Processed before the 200: if this process dies first, Telegram sends the update again,
-            # so an accepted message is never lost (at-least-once; replays are dropped above).
-            await application.process_update(update)
-            if unanswered is not None and unanswered(update.update_id):
-                replay.forget(update.update_id)
-                return web.json_response({"error": "not handled, send it again"}, status=500)
-        return web.json_response({"ok": True})
+        # Processed before the 200: if this process dies first, Telegram sends the update again,
+        # so an accepted message is never lost; the update ledger keeps it answered once.
+        status = await handle(update)
+        if status == 200:
+            return web.json_response({"ok": True})
+        return web.json_response({"error": "not handled here now, send it again"}, status=status)
 
     async def healthcheck(_: web.Request) -> web.Response:
         return web.json_response({"status": "ok", "running": application.running})
@@ -754,7 +895,8 @@ async def serve(bot: TelegramBot, stop: asyncio.Event, webhook: WebhookConfig | 
                 await application.bot.delete_webhook()
                 await application.updater.start_polling(allowed_updates=Update.ALL_TYPES, poll_interval=0.0, timeout=5)
             else:
-                runner = web.AppRunner(webhook_app(application, webhook.secret, webhook.path, bot.unanswered))
+                handle = functools.partial(bot.handle_update, application)
+                runner = web.AppRunner(webhook_app(application, webhook.secret, webhook.path, handle))
                 await runner.setup()
                 await web.TCPSite(runner, webhook.host, webhook.port).start()
                 await application.bot.set_webhook(webhook.url, secret_token=webhook.secret, allowed_updates=Update.ALL_TYPES)

@@ -1,13 +1,18 @@
 """The Telegram channel's own tables and SQL (no Telegram or Rasa imports).
 
-Three tables, owned here and nowhere else:
+Four tables, owned here and nowhere else:
 - ``telegram_messages``: ids of messages sent into her private chat, so /erase can delete them
   (Telegram allows it for 48 hours); no text, no chat id (the chat id comes with /erase);
 - ``telegram_group_messages_v2``: which message of the counsellors' group (a card or a relayed
   line) belongs to which case, so a counsellor's reply reaches the right girl - and only while
   the case is active;
 - ``telegram_relay_progress``: the last line of each case relayed to the group, and a lease, so
-  that with several gateway processes each line is relayed once, in order.
+  that with several gateway processes each line is relayed once, in order;
+- ``telegram_updates``: the update ids the webhook took, each claimed by one gateway with a lease
+  and marked done in the transaction that records her answer (bot/channels/telegram.py), so a
+  replay - Telegram sends an update again when it got no 200, to any gateway - is acknowledged
+  without a second answer. Only the id, the lease and two times; pruned after 48 hours
+  (Telegram gives up re-sending an update after 24).
 The escalations and transcript are the handoff's (bot/handoff.py); this module only reads them.
 """
 
@@ -23,6 +28,9 @@ from bot.db import metadata
 from bot.handoff import ACTIVE, escalations, transcript
 
 RELAY_LEASE_SECONDS = 60.0
+UPDATE_LEASE_SECONDS = 120.0  # longer than handling one update (Rasa's timeout, retries, an image)
+UPDATE_RETENTION_SECONDS = 48 * 3600
+CLAIMED, BUSY, DONE = "claimed", "busy", "done"
 
 sent_messages = sa.Table(
     "telegram_messages",
@@ -47,6 +55,15 @@ relay_progress = sa.Table(
     sa.Column("escalation_id", sa.Integer, primary_key=True),
     sa.Column("last_line_id", sa.Integer, nullable=False, default=0),
     sa.Column("lease_until", sa.Float),  # a gateway is relaying this case's new lines (several run)
+)
+
+handled_updates = sa.Table(
+    "telegram_updates",
+    metadata,
+    sa.Column("update_id", sa.BigInteger, primary_key=True, autoincrement=False),
+    sa.Column("received_at", sa.Float, nullable=False, index=True),
+    sa.Column("lease_until", sa.Float),  # a gateway is handling it; another may take it once this passes
+    sa.Column("done_at", sa.Float),  # handled (her answer recorded): replays are acknowledged, not answered
 )
 
 
@@ -194,3 +211,65 @@ class TelegramStore:
             conn.execute(
                 relay_progress.update().where(relay_progress.c.escalation_id == escalation_id).values(lease_until=None)
             )
+
+    # -- updates the webhook took (several gateways behind one URL) ------------------------------
+    def claim_update(self, update_id: int, lease_seconds: float = UPDATE_LEASE_SECONDS) -> str:
+        """CLAIMED: this gateway handles it now; BUSY: another handling holds a live lease (ask
+        Telegram to send it again later); DONE: handled before (acknowledge, do not answer).
+
+        A new id is claimed by its INSERT (the primary key lets one gateway in); a known one by
+        one conditional UPDATE (not done, lease free or expired), as the SMS inbox claims rows."""
+        now = self.clock()
+        try:
+            with self.engine.begin() as conn:
+                conn.execute(
+                    handled_updates.insert().values(update_id=update_id, received_at=now, lease_until=now + lease_seconds)
+                )
+            return CLAIMED
+        except sa.exc.IntegrityError:
+            pass
+        free = sa.or_(handled_updates.c.lease_until.is_(None), handled_updates.c.lease_until < now)
+        with self.engine.begin() as conn:
+            won = conn.execute(
+                handled_updates.update()
+                .where(handled_updates.c.update_id == update_id, handled_updates.c.done_at.is_(None), free)
+                .values(lease_until=now + lease_seconds)
+            ).rowcount
+            if won == 1:
+                return CLAIMED
+            done = conn.execute(
+                sa.select(handled_updates.c.done_at).where(handled_updates.c.update_id == update_id)
+            ).scalar()
+        return DONE if done is not None else BUSY
+
+    def mark_done(self, conn: sa.engine.Connection, update_id: int) -> bool:
+        """In the caller's transaction (the one recording her answer): True if this handling is the
+        one that answers; False if another gateway (which took over an expired lease) already did."""
+        now = self.clock()
+        return bool(
+            conn.execute(
+                handled_updates.update()
+                .where(handled_updates.c.update_id == update_id, handled_updates.c.done_at.is_(None))
+                .values(done_at=now, lease_until=None)
+            ).rowcount
+        )
+
+    def finish_update(self, update_id: int) -> None:
+        """Handled with nothing recorded for her (a group message, a button, nothing to say)."""
+        with self.engine.begin() as conn:
+            self.mark_done(conn, update_id)
+
+    def release_update(self, update_id: int) -> None:
+        """Handling failed before anything reached her: the next try (any gateway) takes it at once."""
+        with self.engine.begin() as conn:
+            conn.execute(
+                handled_updates.update()
+                .where(handled_updates.c.update_id == update_id, handled_updates.c.done_at.is_(None))
+                .values(lease_until=None)
+            )
+
+    def prune_updates(self, retention_seconds: float = UPDATE_RETENTION_SECONDS) -> int:
+        """Forget update ids older than the retention (Telegram stopped re-sending them long ago)."""
+        with self.engine.begin() as conn:
+            cutoff = self.clock() - retention_seconds
+            return int(conn.execute(handled_updates.delete().where(handled_updates.c.received_at < cutoff)).rowcount)

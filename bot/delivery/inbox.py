@@ -12,12 +12,16 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from collections.abc import Awaitable, Callable
 from typing import Generic, Protocol, TypeVar
+
+from sqlalchemy.exc import OperationalError
 
 from bot.locks import KeyedLocks
 
 log = logging.getLogger(__name__)
+RECORD_DONE_SECONDS = 30.0  # how long "done" is retried while the database restarts (< the inbox lease)
 
 
 class InboxItem(Protocol):
@@ -70,7 +74,7 @@ class InboxWorker(Generic[Item]):
         try:
             async with self._user_locks.hold(item.user_key):  # FIFO: one user's messages in order
                 await self.process(item)
-                self.store.done(item.id)
+                await self._record_done(item.id)
             self.wake.set()  # her next message (if any) can be claimed now
         except Exception as error:  # noqa: BLE001 - stays in the inbox and is tried again after a backoff
             log.error("%s processing failed: %s", self.name, type(error).__name__, exc_info=error)
@@ -78,6 +82,21 @@ class InboxWorker(Generic[Item]):
                 log.error("%s message given up after repeated failures (dead letter, id=%s)", self.name, item.id)
         finally:
             self._in_flight.discard(item.id)
+
+    async def _record_done(self, item_id: int) -> None:
+        """Processed (her reply is queued): if recording it fails because the database restarts,
+        the lease runs out and the message is processed - and answered - again. So the record is
+        retried for a while instead (the crash run: PostgreSQL restarted between the two)."""
+        deadline = time.monotonic() + RECORD_DONE_SECONDS
+        while True:
+            try:
+                self.store.done(item_id)
+                return
+            except OperationalError as error:
+                if time.monotonic() > deadline:
+                    raise
+                log.warning("%s message processed, not yet recorded (%s): retrying", self.name, type(error).__name__)
+                await asyncio.sleep(0.5)
 
     async def finish(self, timeout: float = 30.0) -> None:
         """Let the messages in flight finish (graceful stop)."""

@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from typing import Protocol
 
@@ -77,19 +77,25 @@ class OutboxWorker:
                     self.handoff.postpone(delivery.id, min(2.0**attempt, MAX_BACKOFF_SECONDS))
                     log.warning("%s delivery failed (attempt %d): %s", self.channel.name, attempt, failure.reason)
                 continue
-            await self._record_sent(delivery)
+            # a plain bot reply has no reason to be kept; a counsellor's line stays in her case
+            await self.record_sent(delivery.id, forget=delivery.escalation_id is None)
             sent += 1
         return sent
 
-    async def _record_sent(self, delivery: Delivery) -> None:
+    async def record_sent(
+        self, delivery_id: int, forget: bool, hold: tuple[Sequence[int], float, float] | None = None
+    ) -> bool:
         """She has it now: if the record fails (the database restarting), the lease runs out and
-        she gets it twice - so the record is retried for half a lease before giving up."""
+        she gets it twice - so the record is retried for half a lease before giving up. (Also
+        used by a channel that sends an answer it recorded in the outbox itself; ``hold`` as in
+        ``Handoff.mark_sent``.)"""
         deadline = time.monotonic() + self.lease_seconds / 2
         while True:
             try:
-                # a plain bot reply has no reason to be kept; a counsellor's line stays in her case
-                self.handoff.mark_sent(delivery.id, forget=delivery.escalation_id is None)
-                return
+                if hold is None:
+                    self.handoff.mark_sent(delivery_id, forget=forget)
+                    return True
+                return self.handoff.mark_sent(delivery_id, forget=forget, hold=hold)
             except OperationalError as error:
                 if time.monotonic() > deadline:
                     raise
