@@ -44,6 +44,12 @@ END_HANDOFF_COMMANDS = ("/stop", "/bot", "/end")
 DANGER_COMMANDS = ("/danger", "/sos")  # typed or a button: a cry for help, never a Rasa command
 RASA_UNAVAILABLE = "rasa_unavailable"  # Rasa did not answer: no intent is known
 ACTIONS_UNAVAILABLE = "actions_unavailable"  # Rasa classified, but its action server said nothing
+# An urgent offer finding escalates under the risk category that names it (data/risk/categories.yml).
+URGENT_OFFER_CATEGORY = {
+    "documents_kept": "documents_taken",
+    "upfront_fee_or_debt": "debt_bondage",
+    "night_border": "moved_against_will",
+}
 
 
 @dataclass
@@ -162,26 +168,50 @@ class Pipeline:
         async with self._locks.hold(key):
             await self._move_rasa_conversation(key)
             turn = await self._handle(channel, user_id, key, raw, country_hint)
-        turn.offer = self._offer(normalize(raw).text, turn.language, turn.country)
-        if self.variant == "sms" and turn.offer is not None and turn.offer.findings and not turn.escalate:
-            # SMS: the findings go with the answer (composed into her segment budget, numbers kept)
-            turn.replies.append(Message(self.render.offer_findings(turn.offer.flags, turn.language)))
         try:  # anonymous counters for the NGO; never allowed to cost her the reply
             record_turn(self.handoff.engine, channel, turn.language, turn.topic, turn.escalate)
         except Exception as error:  # noqa: BLE001
             log.error("stats not recorded (%s)", type(error).__name__)
         return turn
 
-    def _offer(self, text: str, language: str, country: str | None) -> OfferReport | None:
-        """The offer analyser on her text; None when it is not an offer (never allowed to cost her the reply)."""
+    def _read_offer(self, text: str, language: str, profile: Profile) -> OfferReport | None:
+        """The offer analyser on her text (never allowed to cost her the reply). An age she states here updates her
+        profile's age band (under 18 or not - never the age itself), used for her later offers."""
         if not text or text.startswith("/"):
             return None
         try:
-            report = analyse(text, language, country)
+            report = analyse(text, language, profile.country, under_18=profile.under_18)
         except Exception as error:  # noqa: BLE001
             log.error("offer analyser failed (%s)", type(error).__name__)
             return None
-        return report if report.is_offer or report.findings else None
+        if report.facts.age_source == "text" and report.facts.under_18 is not None:
+            if profile.under_18 != report.facts.under_18:
+                profile.under_18 = report.facts.under_18
+                self.profiles.save(profile)
+        return report
+
+    def _offer_replies(self, turn: Turn, offer: OfferReport | None) -> None:
+        """A typed offer (or one read from a picture) gets the analyser's findings - each flag with its severity,
+        why, and what to do - and, when she is under 18, child advice and her country's child helpline. Before
+        the general answer; on SMS after it, composed into her segment budget. Not on an escalated turn."""
+        if offer is None or turn.escalate or turn.handoff is not None or not (offer.findings or offer.is_offer):
+            return
+        severities = {f.flag: f.severity for f in offer.findings}
+        minor = bool(offer.facts.under_18) and offer.is_offer
+        extra = self.render.offer_messages(offer.flags, turn.language, turn.country, severities, under_18=minor)
+        if self.variant == "sms":
+            turn.replies.extend(extra)
+            return
+        too_long = self.render.t("input_too_long", turn.language)
+        at = 1 if turn.replies and turn.replies[0].text == too_long else 0
+        turn.replies[at:at] = extra
+
+    @staticmethod
+    def _offer_risk(offer: OfferReport) -> RiskResult:
+        """An urgent finding (her documents already taken, she is being moved) as a risk, for the escalation path."""
+        urgent = [f.flag for f in offer.findings if f.severity == "urgent"]
+        category = next((URGENT_OFFER_CATEGORY[f] for f in urgent if f in URGENT_OFFER_CATEGORY), "risky_offer")
+        return RiskResult("urgent", category, tuple(f"offer:{f}" for f in urgent))
 
     async def handle_image(self, channel: str, user_id: str, data: bytes) -> Turn:
         """A screenshot or photo of an offer: OCR in memory (never stored, never logged), then the same path as
@@ -199,13 +229,10 @@ class Pipeline:
         if result.empty:
             log.info("image not read (no text)")
             return self._local(profile, "smalltalk", [Message(self.render.t("offer_image_unreadable", language))])
-        turn = await self.handle(channel, user_id, result.text)
+        turn = await self.handle(channel, user_id, result.text)  # the findings come with it (_offer_replies)
         short = shorten(result.text)
         turn.ocr_text = short
-        replies = [Message(self.render.t("offer_read_back", turn.language, text=short))]
-        if turn.offer is not None and turn.offer.findings and self.variant != "sms":  # (SMS: added in handle)
-            replies.append(Message(self.render.offer_findings(turn.offer.flags, turn.language)))
-        turn.replies = replies + list(turn.replies)
+        turn.replies = [Message(self.render.t("offer_read_back", turn.language, text=short)), *turn.replies]
         return turn
 
     async def _handle(
@@ -223,6 +250,24 @@ class Pipeline:
             profile.language, switched = decision.language, decision.switched
         else:
             switched = False
+        offer = self._read_offer(clean.text, self.catalog.language(profile.language), profile)
+        turn = await self._route(channel, address, key, profile, clean, switched, offer)
+        if offer is not None and (offer.is_offer or offer.findings):
+            turn.offer = offer
+            self._offer_replies(turn, offer)
+        return turn
+
+    async def _route(
+        self,
+        channel: str,
+        address: str,
+        key: str,
+        profile: Profile,
+        clean: CleanText,
+        switched: bool,
+        offer: OfferReport | None,
+    ) -> Turn:
+        language = self.catalog.language(profile.language)
         active = self.handoff.active_for(key)
         if active is not None:
             return await self._handed_over(profile, active, clean)
@@ -235,15 +280,18 @@ class Pipeline:
             return await self._escalate(profile, channel, address, clean.text, assessment.as_risk())
         if assessment.wants_person:
             return await self._escalate(profile, channel, address, clean.text, assessment.as_risk())
-        if not clean.has_letters:  # emoji, digits or symbols only
-            self.profiles.save(profile)
-            return self._local(profile, "out_of_scope", self.render.answer("nlu_fallback", language, None))
         # the same veto as for the lexicon: when the semantic model is sure this is a question
         # (homework, the law, news), the NLU's danger only offers a counsellor. Rasa is told, so
         # that a danger reading that will not escalate answers her question instead of giving the
         # emergency text (actions/answers.py, bot.topics.answer_instead_of_danger).
         semantic = assessment.semantic
         sure_harmless = semantic is not None and vetoes(semantic, self.assessor.thresholds)
+        if offer is not None and offer.severity == "urgent" and not sure_harmless:
+            # an urgent finding (her documents already taken): the same escalation path as the risk decision's
+            return await self._escalate(profile, channel, address, clean.text, self._offer_risk(offer))
+        if not clean.has_letters:  # emoji, digits or symbols only
+            self.profiles.save(profile)
+            return self._local(profile, "out_of_scope", self.render.answer("nlu_fallback", language, None))
         turn = await self._ask_rasa(
             profile,
             clean.text,
@@ -474,6 +522,8 @@ class Pipeline:
     ) -> Turn:
         language = self.catalog.language(profile.language)
         metadata: dict[str, Any] = {"language": language, "country": profile.country, **(extra or {})}
+        if profile.under_18 is not None:  # the job check adds child advice (an age band, never her age)
+            metadata["under_18"] = profile.under_18
         if self.variant:
             metadata["format"] = self.variant
         if vector is not None:

@@ -504,7 +504,7 @@ class TelegramBot:
             lines = self.handoff.read_transcript(GROUP_READER, e.id)
             shown = "\n".join(f"{'she' if t.sender == 'user' else t.sender}: {t.text[:300]}" for t in lines[-5:])
             return f"{head}triggers: {', '.join(e.triggers) or '-'}\n\n{shown}"
-        model = [t for t in e.triggers if t.startswith(("semantic:", "nlu:", "person:", "cry:"))]
+        model = [t for t in e.triggers if t.startswith(("semantic:", "nlu:", "person:", "cry:", "offer:"))]
         matched = len(e.triggers) - len(model)
         why = ", ".join([*model, *([f"{matched} word match(es)"] if matched else [])]) or "-"
         return f"{head}why: {why}\nHer words are not shown here. Claim the case to talk with her."

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 from bot.content.catalog import FALLBACK_LANGUAGE, Catalog, Country, Hotline
@@ -37,6 +37,7 @@ SIMPLE_ANSWERS = {
 LEGAL_AID_SERVICES = frozenset({"legal_aid"})
 RETENTION_KEYS = frozenset({"privacy"})  # texts that state how long her messages are kept
 SUPPORT_SERVICES = frozenset({"vocational_training", "education", "life_skills", "reintegration", "shelter"})
+OFFER_SEVERITIES = ("info", "concerning", "urgent")  # the offer analyser's (bot/offer/model.py)
 # Job-offer check: slot -> the answer that is a red flag.
 JOB_CHECK_FLAGS = {
     "job_fee": True,
@@ -293,13 +294,59 @@ class Renderer:
     def ask_country(self, language: str) -> list[Message]:
         return [Message(self.t("ask_country", language), self.country_buttons(language))]
 
-    def offer_findings(self, flags: Sequence[str], language: str) -> str:
-        """The offer analyser's red flags in her language (issue 16): one line each; on SMS one line, ';'-joined."""
+    def offer_findings(self, flags: Sequence[str], language: str, severities: Mapping[str, str] | None = None) -> str:
+        """The offer analyser's red flags in her language (issue 16). Each flag: its name and severity, why it is a
+        warning sign, and what to do. On SMS one line, ';'-joined names (her segment budget)."""
         heading = self.t("offer_findings", language, count=len(flags))
         names = [self.t("offer_flag_" + flag, language) for flag in flags]
         if self.variant == "sms":
             return f"{heading} " + "; ".join(names)
-        return "\n".join([heading, *(f"• {name}" for name in names)])
+        lines = [heading]
+        for flag, name in zip(flags, names, strict=True):
+            severity = (severities or {}).get(flag)
+            label = f" ({self.t('offer_severity_' + severity, language)})" if severity in OFFER_SEVERITIES else ""
+            lines.append(f"• {name}{label}")
+            lines.append(f"  {self.t('offer_why_' + flag, language)}")
+            lines.append(f"  → {self.t('offer_todo_' + flag, language)}")
+        return "\n".join(lines)
+
+    def child_helplines(self, language: str, country_code: str | None) -> str:
+        """Under 18 (issue 16): short child-specific advice, then her country's child helpline from the sourced
+        facts; where the facts confirm none, that is said, with the lines that do exist and the counsellor here."""
+        lines = [self.t("offer_minor_advice", language)]
+        code = country_code or self.catalog.default_country(language)
+        country = self.catalog.countries.get(code or "")
+        if country is None:
+            lines.append(self.t("offer_minor_which_country", language))
+            return "\n".join(lines)
+        name = country.name(language)
+        shown = country.shown_hotlines(language)
+        child = [h for h in shown if "child" in h.kinds]
+        if child:
+            lines.append(self.t("offer_minor_helpline", language, country=name))
+            picked = child[: 1 if self.variant == "sms" else 2]
+        else:
+            lines.append(self.t("offer_minor_no_helpline", language, country=name))
+            picked = [h for h in shown if set(h.kinds) & {"anti_trafficking", "women", "social"}][:2]
+        lines += [self.hotline_line(h, country, language) for h in picked]
+        if any(h.confidence == "low" for h in picked):
+            lines.append(self.t("note_unconfirmed", language))
+        return "\n".join(lines)
+
+    def offer_messages(
+        self,
+        flags: Sequence[str],
+        language: str,
+        country_code: str | None,
+        severities: Mapping[str, str] | None = None,
+        under_18: bool = False,
+    ) -> list[Message]:
+        """What she gets after an offer (typed or read from a picture): the findings, and when she is under 18 the
+        child advice and helpline. Empty when there is nothing to say."""
+        messages = [Message(self.offer_findings(flags, language, severities))] if flags else []
+        if under_18:
+            messages.append(Message(self.child_helplines(language, country_code)))
+        return messages
 
     def job_check_question(self, slot: str, language: str) -> Message:
         return Message(self.t("job_check_q_" + slot.removeprefix("job_"), language), self.yes_no_buttons(language))

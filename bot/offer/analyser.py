@@ -169,20 +169,26 @@ class Analyser:
         self.numbers = NumberReader(self.languages)
 
     # -- analysing -------------------------------------------------------------------------------
-    def analyse(self, text: str, language: str | None, country: str | None, age: int | None = None) -> OfferReport:
+    def analyse(
+        self, text: str, language: str | None, country: str | None, age: int | None = None, under_18: bool | None = None
+    ) -> OfferReport:
+        """``age`` / ``under_18``: from her profile, used when the text states no age (an age band is all the
+        profile keeps)."""
         clean = normalize(text or "", limit=MAX_CHARS)
         notes: list[str] = []
         if clean.truncated:
             notes.append(f"only the first {MAX_CHARS} characters were read")
         home = country.upper() if country else None
         if not clean.has_letters and not any(c.isdigit() for c in clean.text):
-            facts = OfferFacts(age=age, age_source="profile" if age is not None else None)
+            facts = OfferFacts(
+                age=age, age_source="profile" if age is not None else None, under_18=_minor(None, age, under_18)
+            )
             return OfferReport(language, home, facts, notes=tuple(notes), truncated=clean.truncated)
 
         found: dict[str, list[tuple[str | None, tuple[str, ...]]]] = {}
         for category, rule_severity, triggers in self.matcher.hits(clean.text):
             found.setdefault(category, []).append((rule_severity, triggers))
-        facts = self._facts(clean.text, found, home, age)
+        facts = self._facts(clean.text, found, home, age, under_18)
         flag_hits = {k.split(":", 1)[1]: v for k, v in found.items() if k.startswith("flag:")}
         is_offer = bool(
             facts.jobs
@@ -211,7 +217,14 @@ class Analyser:
             truncated=clean.truncated,
         )
 
-    def _facts(self, text: str, found: Mapping[str, object], home: str | None, profile_age: int | None) -> OfferFacts:
+    def _facts(
+        self,
+        text: str,
+        found: Mapping[str, object],
+        home: str | None,
+        profile_age: int | None,
+        profile_minor: bool | None = None,
+    ) -> OfferFacts:
         keys = sorted(found)
 
         def group(name: str) -> list[str]:
@@ -225,6 +238,7 @@ class Analyser:
         return OfferFacts(
             age=said_age if said_age is not None else profile_age,
             age_source="text" if said_age is not None else ("profile" if profile_age is not None else None),
+            under_18=_minor(said_age, profile_age, profile_minor),
             amounts=self.numbers.amounts(prepared, age_span),
             places=tuple(p.split("/", 1)[1] for p in places if "/" in p),
             countries=tuple(countries),
@@ -271,7 +285,7 @@ class Analyser:
         too_good = self._pay_check(facts, home, notes)
         if too_good:
             evidence.setdefault("too_good_pay", []).extend(too_good)
-        if facts.age is not None and facts.age < ADULT:
+        if facts.under_18:
             reasons = []
             if facts.places or facts.countries:
                 reasons.append("work in " + ", ".join(facts.places or facts.countries))
@@ -282,7 +296,8 @@ class Analyser:
             if facts.travel_paid_by or "night_border" in evidence:
                 reasons.append("travel arranged")
             if reasons:
-                evidence.setdefault("minor_recruited", []).append(f"age {facts.age}: " + "; ".join(reasons))
+                said = f"age {facts.age}" if facts.age is not None else "under 18 (profile)"
+                evidence.setdefault("minor_recruited", []).append(f"{said}: " + "; ".join(reasons))
 
     def _pay_check(self, facts: OfferFacts, home: str | None, notes: list[str]) -> list[str]:
         """Pay far above the sourced typical wage for the job and place. Never guesses a figure or a rate."""
@@ -323,6 +338,12 @@ class Analyser:
         return out
 
 
+def _minor(said: int | None, profile_age: int | None, profile_minor: bool | None) -> bool | None:
+    """Under 18? Her age in this text first, then the profile's age, then the profile's age band."""
+    age = said if said is not None else profile_age
+    return age < ADULT if age is not None else profile_minor
+
+
 def _typical(figures: Mapping[str, Any], amount: Amount) -> float | None:
     field = {"month": "monthly", "day": "daily", "hour": "hourly", "week": "weekly", "year": "yearly"}.get(
         amount.period or ""
@@ -350,7 +371,14 @@ def _load(data_dir: str) -> Analyser:
 
 
 def analyse(
-    text: str, language: str | None, country: str | None, age: int | None = None, *, data_dir: Path | None = None
+    text: str,
+    language: str | None,
+    country: str | None,
+    age: int | None = None,
+    *,
+    under_18: bool | None = None,
+    data_dir: Path | None = None,
 ) -> OfferReport:
-    """Facts and red flags of the offer in ``text``; ``age`` (from her profile) is used when the text gives none."""
-    return load_analyser(data_dir).analyse(text, language, country, age)
+    """Facts and red flags of the offer in ``text``; ``age`` or ``under_18`` (from her profile) is used when the text
+    gives no age."""
+    return load_analyser(data_dir).analyse(text, language, country, age, under_18)
