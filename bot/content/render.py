@@ -351,7 +351,17 @@ class Renderer:
     def job_check_question(self, slot: str, language: str) -> Message:
         return Message(self.t("job_check_q_" + slot.removeprefix("job_"), language), self.yes_no_buttons(language))
 
-    def job_check_result(self, answers: dict[str, bool | None], language: str, country_code: str | None) -> list[Message]:
+    def job_check_result(
+        self,
+        answers: dict[str, bool | None],
+        language: str,
+        country_code: str | None,
+        others: Sequence[str] = (),
+        under_18: bool = False,
+    ) -> list[Message]:
+        """The end of the yes/no check: the red flags of her answers, the analyser's other flags found in what she
+        said (``others``: stranger, travel paid, under 18 ...), what to do, child advice when she is under 18, the
+        helplines, and last where her country verifies agencies or offers (sourced facts)."""
         flags = [slot for slot, bad in JOB_CHECK_FLAGS.items() if answers.get(slot) is bad]
         if flags:
             lines = [self.t("job_check_result_flags", language)]
@@ -359,9 +369,45 @@ class Renderer:
             first = Message("\n".join(lines))
         else:
             first = Message(self.t("job_check_result_clean", language))
-        messages = [first, Message(self.t("job_check_advice", language))]
+        messages = [first]
+        if others:
+            if self.variant == "sms":
+                names = "; ".join(self.t("offer_flag_" + f, language) for f in others)
+                also = [self.t("job_check_result_also", language) + " " + names]
+            else:
+                also = [self.t("job_check_result_also", language)]
+                also += [f"• {self.t('offer_flag_' + f, language)}: {self.t('offer_why_' + f, language)}" for f in others]
+            messages.append(Message("\n".join(also)))
+        messages.append(Message(self.t("job_check_advice", language)))
+        if under_18:
+            messages.append(Message(self.child_helplines(language, country_code)))
         code = country_code or self.catalog.default_country(language)
         country = self.catalog.countries.get(code or "")
         if country is not None:
             messages.append(self.helplines(country, language))
+        messages.append(self.verification(language, country_code))
         return messages
+
+    def verification(self, language: str, country_code: str | None) -> Message:
+        """Who verifies agencies or job offers in her country, from the sourced facts (its number where the facts
+        name one); where the facts hold none, that is said, with the counsellor here and the lines that exist."""
+        code = country_code or self.catalog.default_country(language)
+        country = self.catalog.countries.get(code or "")
+        if country is None:
+            return Message(self.t("verify_which_country", language))
+        name = country.name(language)
+        shown = country.shown_hotlines(language)
+        check = country.verification
+        if check is None:
+            lines = [self.t("verify_none", language, country=name)]
+            kinds = {"anti_trafficking", "migrant_workers", "women", "social"}
+            picked = [h for h in shown if set(h.kinds) & kinds][: 1 if self.variant == "sms" else 2]
+        else:
+            lines = [self.t("verify_intro", language, country=name), self.t(check.content_key, language)]
+            picked = [h for h in shown if h.number == check.hotline]
+        lines += [self.hotline_line(h, country, language) for h in picked]
+        if any(h.confidence == "low" for h in picked):
+            lines.append(self.t("note_unconfirmed", language))
+        if check is not None and country.caution_key:  # state services: the facts' caution (Myanmar)
+            lines.append(self.t(country.caution_key, language, country=name))
+        return Message("\n".join(lines))
