@@ -189,3 +189,34 @@ def test_an_image_read_back_comes_before_the_findings(world: Any, catalog: Catal
     assert turn.replies[0].text.startswith(read_back)
     if turn.offer is not None and turn.offer.findings:
         assert turn.replies[1].text.startswith(_heading(catalog, "en", len(turn.offer.flags)))
+
+
+CHILD_KEYS = ("offer_minor_advice", "offer_minor_helpline", "offer_minor_no_helpline", "offer_minor_which_country")
+
+
+@pytest.mark.parametrize("language", LANGUAGES)
+def test_child_advice_is_content_in_every_language_short_and_sourced(catalog: Catalog, language: str) -> None:
+    for key in CHILD_KEYS:
+        entry = catalog.texts[language][key]
+        assert entry["review"] == ("source" if language == "en" else "machine_translated"), (language, key)
+        assert entry["text"].strip() and entry["sms"].strip()
+    assert catalog.texts["en"]["offer_minor_advice"]["sources"]  # the Palermo Protocol, art. 3(c)
+    assert len(catalog.text("offer_minor_advice", "en")) <= 200  # a few words, not a lecture
+
+
+@pytest.mark.parametrize("language", LANGUAGES)
+def test_sms_child_block_fits_her_budget_with_the_number_for_every_country(catalog: Catalog, language: str) -> None:
+    from bot.content import Message
+    from bot.sms import segments
+    from bot.sms.compose import compose
+
+    sms = Renderer(catalog, "sms")
+    for code in COUNTRIES:
+        block = sms.child_helplines(language, code)
+        messages = [*sms.answer("job_offer", language, code), Message(sms.offer_findings(["minor_recruited"], language)),
+                    Message(block)]  # fmt: skip
+        reply = compose(messages, sms.t("sms_menu_intro", language), 3)
+        assert segments.count(reply.text).segments <= 3, (language, code)
+        child = _child_lines(catalog, code, language)
+        if child:
+            assert child[0] in reply.text, (language, code)
