@@ -44,6 +44,15 @@ END_HANDOFF_COMMANDS = ("/stop", "/bot", "/end")
 DANGER_COMMANDS = ("/danger", "/sos")  # typed or a button: a cry for help, never a Rasa command
 RASA_UNAVAILABLE = "rasa_unavailable"  # Rasa did not answer: no intent is known
 ACTIONS_UNAVAILABLE = "actions_unavailable"  # Rasa classified, but its action server said nothing
+# A picture she sends while a counsellor has her (issue 16): counsellors cannot see pictures, so its words are read
+# (OCR, in memory) and shown to her; only with her consent (a button) does the shortened text go to the counsellor.
+# Until she answers, the words wait in this process's memory only - never in the database, never in a log.
+PHOTO_SEND, PHOTO_DISCARD = "/photo_send", "/photo_discard"
+PHOTO_WAIT_SECONDS = 600.0
+PHOTO_MAX_WAITING = 10_000
+PHOTO_LABEL = "[words read from her picture by OCR, shortened; she chose to send them{flags}]"
+PHOTO_NOTE_ASKED = "(She sent a picture. It is not kept or shown; she was asked whether to send you the words read from it.)"
+PHOTO_NOTE_UNREADABLE = "(She sent a picture. No words could be read from it; she was asked to type what it says.)"
 # An urgent offer finding escalates under the risk category that names it (data/risk/categories.yml).
 URGENT_OFFER_CATEGORY = {
     "documents_kept": "documents_taken",
@@ -129,6 +138,8 @@ class Pipeline:
         self.hours = hours or DutyHours()
         self.nlu_danger_urgent = nlu_danger_urgent
         self._locks = KeyedLocks()
+        # her pseudonym -> (the words read from her picture, when they expire): waiting for her consent (memory only)
+        self._photo_words: dict[str, tuple[str, float]] = {}
 
     def key_for(self, channel: str, user_id: str) -> str:
         """Her pseudonym under the newest pepper. After a pepper rotation, her rows still under an
@@ -225,9 +236,14 @@ class Pipeline:
             result = await asyncio.to_thread(read_image, data, language)
         except ImageRejected as rejected:
             log.info("image not read (%s)", rejected.reason)
-            return self._local(profile, "smalltalk", [Message(self.render.t("offer_image_unreadable", language))])
-        if result.empty:
+            result = None
+        if result is not None and result.empty:
             log.info("image not read (no text)")
+        active = self.handoff.active_for(key)
+        if active is not None:  # a counsellor has her: the words go to the counsellor only if she says so
+            words = shorten(result.text) if result is not None and not result.empty else None
+            return self._photo_in_handoff(profile, active, words)
+        if result is None or result.empty:
             return self._local(profile, "smalltalk", [Message(self.render.t("offer_image_unreadable", language))])
         turn = await self.handle(channel, user_id, result.text)  # the findings come with it (_offer_replies)
         short = shorten(result.text)
@@ -411,6 +427,7 @@ class Pipeline:
     async def erase(self, profile: Profile) -> Turn:
         """Forget her everywhere: profile, escalations and transcripts, outbox, Rasa tracker."""
         language = self.catalog.language(profile.language)
+        self._photo_words.pop(profile.user_key, None)
         self.handoff.erase_user(profile.user_key)
         self.profiles.erase(profile.user_key)
         turn = Turn(language, "smalltalk", None, 1.0, False, [Message(self.render.t("erased", language))], notes=["erased"])
@@ -435,20 +452,33 @@ class Pipeline:
         if word == "/erase":
             return await self.erase(profile)
         if word in END_HANDOFF_COMMANDS:
+            self._photo_words.pop(profile.user_key, None)
             self.handoff.end_by_user(active.id)
             await self.resume_rasa(profile.user_key)
             return self._local(profile, "smalltalk", [Message(self.render.t("handoff_ended_by_user", language))])
-        risk = self.assessor.assess(clean.text).as_risk()
+        if word in (PHOTO_SEND, PHOTO_DISCARD):
+            return self._photo_answer(profile, active, word == PHOTO_SEND)
+        return self._relay(profile, active, clean.text)
+
+    def _relay(
+        self, profile: Profile, active: Escalation, text: str, reply: Message | None = None, words: str | None = None
+    ) -> Turn:
+        """Her words to the counsellor (the transcript); urgent words raise the case. ``reply``: what she is told;
+        ``words``: what the risk decision reads when ``text`` carries a label for the counsellor."""
+        language = self.catalog.language(profile.language)
+        risk = self.assessor.assess(words if words is not None else text).as_risk()
         if risk.urgent and active.risk_level != "urgent":
             self.handoff.escalate(
                 user_key=active.user_key, channel=active.channel, address=active.address, language=language,
                 country=profile.country, risk_level=risk.level, risk_category=risk.category or "unspecified",
-                triggers=risk.triggers, message=clean.text,
+                triggers=risk.triggers, message=text,
             )  # fmt: skip
         else:
-            self.handoff.user_said(active.id, clean.text)
+            self.handoff.user_said(active.id, text)
         claimed = active.status == CLAIMED
         replies = [] if claimed else [Message(self.render.t("escalation_waiting", language))]
+        if reply is not None:
+            replies.insert(0, reply)
         urgent = risk.urgent or active.risk_level == "urgent"
         return Turn(
             language=language,
@@ -464,6 +494,60 @@ class Pipeline:
             escalation_id=active.id,
         )
 
+    def _photo_in_handoff(self, profile: Profile, active: Escalation, words: str | None) -> Turn:
+        """A picture while a counsellor has her: counsellors cannot see pictures (and it is never kept). The words
+        read from it are shown to her with a choice - send them to the counsellor or not; nothing is sent before."""
+        language = self.catalog.language(profile.language)
+        self.profiles.save(profile)
+        if not words:
+            reply = Message(self.render.t("handoff_photo_unreadable", language))
+        else:
+            now = self.handoff.clock()
+            waiting = {k: v for k, v in self._photo_words.items() if v[1] > now}
+            if len(waiting) >= PHOTO_MAX_WAITING:
+                waiting.pop(next(iter(waiting)))
+            waiting[profile.user_key] = (words, now + PHOTO_WAIT_SECONDS)
+            self._photo_words = waiting
+            buttons = (
+                (self.render.t("button_photo_send", language), PHOTO_SEND),
+                (self.render.t("button_photo_discard", language), PHOTO_DISCARD),
+            )
+            reply = Message(self.render.t("handoff_photo_read", language, text=words), buttons)
+        # the counsellor learns that a picture came, never its words before she agrees (nor the picture)
+        self.handoff.bot_said(active.id, PHOTO_NOTE_ASKED if words else PHOTO_NOTE_UNREADABLE)
+        return self._handoff_turn(profile, active, [reply])
+
+    def _photo_answer(self, profile: Profile, active: Escalation, send: bool) -> Turn:
+        """Her answer to "send the words of your picture to the counsellor?"."""
+        language = self.catalog.language(profile.language)
+        waiting = self._photo_words.pop(profile.user_key, None)
+        if waiting is None or waiting[1] <= self.handoff.clock():
+            return self._handoff_turn(profile, active, [Message(self.render.t("handoff_photo_expired", language))])
+        if not send:
+            return self._handoff_turn(profile, active, [Message(self.render.t("handoff_photo_not_sent", language))])
+        words = waiting[0]
+        flags = ""
+        try:  # the offer check's flag ids help the counsellor; never allowed to stop the words
+            found = analyse(words, language, profile.country, under_18=profile.under_18).flags
+            flags = f"; offer check: {', '.join(found)}" if found else ""
+        except Exception as error:  # noqa: BLE001
+            log.error("offer analyser failed (%s)", type(error).__name__)
+        text = f"{PHOTO_LABEL.format(flags=flags)} {words}"
+        return self._relay(profile, active, text, Message(self.render.t("handoff_photo_sent", language)), words)
+
+    def _handoff_turn(self, profile: Profile, active: Escalation, replies: list[Message]) -> Turn:
+        return Turn(
+            language=self.catalog.language(profile.language),
+            topic="danger" if active.risk_level == "urgent" else "get_help",
+            intent=None,
+            confidence=1.0,
+            escalate=False,
+            replies=replies,
+            country=profile.country,
+            handoff="counsellor" if active.status == CLAIMED else "waiting",
+            escalation_id=active.id,
+        )
+
     async def _command(self, profile: Profile, text: str, channel: str, address: str) -> Turn | None:
         """Slash commands and button payloads; None means "treat as a normal message"."""
         word, _, rest = text.partition(" ")
@@ -474,6 +558,10 @@ class Pipeline:
             return await self._escalate(profile, channel, address, text, RiskResult("concern", "requested"))
         if word in DANGER_COMMANDS:
             return await self._escalate(profile, channel, address, text, RiskResult("urgent", "cry_for_help", (word,)))
+        if word in (PHOTO_SEND, PHOTO_DISCARD):  # the counsellor's conversation has ended: nothing is sent
+            self._photo_words.pop(profile.user_key, None)
+            language = self.catalog.language(profile.language)
+            return self._local(profile, "smalltalk", [Message(self.render.t("handoff_photo_expired", language))])
         if word == "/no_counsellor":
             language = self.catalog.language(profile.language)
             return self._local(profile, "smalltalk", [Message(self.render.t("counsellor_declined", language))])
