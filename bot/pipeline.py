@@ -205,7 +205,7 @@ class Pipeline:
         """A typed offer (or one read from a picture) gets the analyser's findings - each flag with its severity,
         why, and what to do - and, when she is under 18, child advice and her country's child helpline. Before
         the general answer; on SMS after it, composed into her segment budget. Not on an escalated turn."""
-        if offer is None or turn.escalate or turn.handoff is not None or not (offer.findings or offer.is_offer):
+        if offer is None or turn.escalate or turn.handoff is not None or not offer.is_offer:
             return
         severities = {f.flag: f.severity for f in offer.findings}
         minor = bool(offer.facts.under_18) and offer.is_offer

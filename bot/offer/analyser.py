@@ -32,7 +32,11 @@ DATA = Path(__file__).resolve().parents[2] / "data"
 NOT_LANGUAGES = ("flags", "wages")
 MAX_CHARS = 10_000  # an offer, a chat excerpt or a screenshot's text; longer input is cut (and the report says so)
 FACT_GROUPS = ("channel", "job", "place", "visa", "document", "travel")
-FACT_LISTS = ("offer", "contact", "away", "night", "pay_promise")
+FACT_LISTS = ("offer", "contact", "away", "night", "pay_promise", "alternative")
+NIGHT_JOBS = ("bar_karaoke",)
+# Flags whose phrases are everyday words too ("don't tell", "tell you later", "a stranger"): alone, without any sign
+# of a job, pay or another flag, they do not make a message an offer (the findings are reported, not shown to her)
+WEAK_ALONE = ("pressure_secrecy", "vague_job", "stranger_recruiter")  # a karaoke bar or nightclub job is night work
 PERSONAL_CHANNELS = ("online", "dating_app")  # met there: the contact is an individual by definition
 VISAS = ("tourist", "visit", "on_arrival", "none", "work", "student")
 WRONG_VISAS = ("tourist", "visit", "on_arrival", "none", "student")  # for a job, none of these is a work visa
@@ -193,7 +197,8 @@ class Analyser:
         is_offer = bool(
             facts.jobs
             or "offer" in found
-            or flag_hits
+            or any(f not in WEAK_ALONE for f in flag_hits)
+            or len(flag_hits) >= 2
             or any(a.currency or a.period for a in facts.amounts)
             or facts.pay_promise
         )
@@ -205,7 +210,9 @@ class Analyser:
                 severity[flag_id] = _max_severity(severity.get(flag_id), rule_severity or self.flags[flag_id].severity)
         if is_offer:
             personal = "contact" in found or any(c in PERSONAL_CHANNELS for c in facts.channels)
-            self._derive(facts, home, personal, evidence, notes)
+            work = bool(facts.jobs) or "offer" in found  # a job is offered (not only a marriage or a trip)
+            either = "alternative" in found and len(set(facts.jobs)) >= 2  # "a restaurant or a hotel"
+            self._derive(facts, home, personal, evidence, notes, work=work, either=either)
         findings = tuple(self._finding(f, severity.get(f), evidence[f]) for f in FLAG_IDS if f in evidence)
         return OfferReport(
             language=language,
@@ -271,27 +278,42 @@ class Analyser:
         personal: bool,
         evidence: dict[str, list[str]],
         notes: list[str],
+        work: bool = True,
+        either: bool = False,
     ) -> None:
         """Flags that follow from the facts rather than from one phrase. ``personal``: the message shows an
-        individual (a woman, someone, an agent), not only a company's ad."""
-        partner_only = "online_partner_ticket" in evidence and not facts.jobs
-        if facts.travel_paid_by == "recruiter" and not partner_only:  # a boyfriend's ticket is the partner flag
+        individual (a woman, someone, an agent), not only a company's ad; ``work``: a job is offered; ``either``:
+        two kinds of job, one or the other ("a restaurant or a hotel")."""
+        partner = "online_partner_ticket" in evidence  # an online boyfriend: his ticket and his contact are that flag
+        if facts.travel_paid_by == "recruiter" and not partner:
             evidence.setdefault("travel_paid", []).append("travel paid by the recruiter")
+        if partner:
+            evidence.pop("stranger_recruiter", None)
+            evidence.pop("travel_paid", None)
         wrong = [v for v in facts.visa if v in WRONG_VISAS]
         if wrong:
             evidence.setdefault("wrong_visa", []).append("visa: " + ", ".join(wrong))
-        if facts.channels and personal:  # a person on a social/chat app; an ad seen online is not enough
+        marriage_only = "marriage_broker" in evidence and not facts.jobs  # a broker's marriage ad, not a recruiter
+        if (
+            facts.channels and personal and not partner and not marriage_only
+        ):  # a person on a social/chat app; an ad seen online is not
             evidence.setdefault("stranger_recruiter", []).append("a contact on " + ", ".join(facts.channels))
+        if either:
+            evidence.setdefault("vague_job", []).append("one job or another: " + ", ".join(facts.jobs))
         too_good = self._pay_check(facts, home, notes)
+        if not too_good and facts.pay_promise and any(a.currency or a.period for a in facts.amounts):
+            # no sourced wage table: the offer's own claim - a pay figure sold as easy money or needing no
+            # experience ("very high pay for easy work", the reference's indicator, US EEOC)
+            too_good = ["a pay figure with a 'no experience / easy money' claim: " + facts.amounts[0].text]
         if too_good:
             evidence.setdefault("too_good_pay", []).extend(too_good)
-        if facts.under_18:
+        if facts.under_18 and work and not marriage_only:
             reasons = []
             if facts.places or facts.countries:
                 reasons.append("work in " + ", ".join(facts.places or facts.countries))
             if facts.away_from_home:
                 reasons.append("away from home")
-            if facts.night_work:
+            if facts.night_work or any(j in NIGHT_JOBS for j in facts.jobs):
                 reasons.append("night work")
             if facts.travel_paid_by or "night_border" in evidence:
                 reasons.append("travel arranged")
