@@ -11,6 +11,7 @@ from rasa_sdk.types import DomainDict
 
 from actions.common import country_of, intent_of, language_of, renderer, send, topic_events
 from bot.content.render import JOB_CHECK_FLAGS
+from bot.offer.model import OfferReport
 
 JOB_SLOTS = tuple(JOB_CHECK_FLAGS)
 # What a red flag found in her own words answers (issue 16): only answers she gave; silence answers nothing.
@@ -22,7 +23,8 @@ ANSWERED_BY_FLAG: dict[str, tuple[str, bool]] = {
     "too_good_pay": ("job_too_good", True),
     "pressure_secrecy": ("job_too_good", True),
 }
-RECENT_MESSAGES = 4  # her last messages read when the check starts
+RECENT_MESSAGES = 4  # her last messages read when the check starts (and again for its result)
+YES_NO = frozenset({"affirm", "deny"})  # her answers to the questions are not offer text
 # Intents the form does not swallow: the form rejects them so that rules handle them.
 INTERRUPTING_INTENTS = frozenset({"danger", "stop"})
 
@@ -47,18 +49,30 @@ class ValidateJobCheckForm(FormValidationAction):
         return [*events, *topic_events("recruitment", language)]
 
 
-def prefilled(tracker: Tracker, language: str) -> List[SlotSet]:
-    """Answers her recent messages already give (the offer analyser's flags), for questions not yet answered."""
+def her_offer(tracker: Tracker, language: str) -> OfferReport | None:
+    """The offer analyser on her last messages (not button taps, not her yes/no answers to the check); her
+    profile's age band (gateway metadata) counts when she states no age. None when she wrote nothing."""
     from bot.offer import analyse
 
     texts = [
         str(e.get("text") or "")
         for e in tracker.events
-        if e.get("event") == "user" and not str(e.get("text") or "").startswith("/")
+        if e.get("event") == "user"
+        and not str(e.get("text") or "").startswith("/")
+        and ((e.get("parse_data") or {}).get("intent") or {}).get("name") not in YES_NO
     ][-RECENT_MESSAGES:]
     if not texts:
+        return None
+    band = (tracker.latest_message.get("metadata") or {}).get("under_18")
+    under_18 = band if isinstance(band, bool) else None
+    return analyse("\n".join(texts), language, country_of(tracker), under_18=under_18)
+
+
+def prefilled(tracker: Tracker, language: str) -> List[SlotSet]:
+    """Answers her recent messages already give (the offer analyser's flags), for questions not yet answered."""
+    report = her_offer(tracker, language)
+    if report is None:
         return []
-    report = analyse("\n".join(texts), language, country_of(tracker))
     answers: dict[str, bool] = {}
     for flag in report.flags:
         if flag in ANSWERED_BY_FLAG:
@@ -97,7 +111,15 @@ class ActionJobCheckResult(Action):
     async def run(self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: Dict[str, Any]) -> List[Dict[str, Any]]:
         language = language_of(tracker)
         answers = {slot: tracker.get_slot(slot) for slot in JOB_SLOTS}
-        send(dispatcher, renderer(tracker).job_check_result(answers, language, country_of(tracker)))
+        report = her_offer(tracker, language)
+        # the analyser's flags that none of the six questions covers (a stranger, travel paid, under 18 ...)
+        others = [f for f in report.flags if f not in ANSWERED_BY_FLAG] if report is not None else []
+        minor = report.facts.under_18 if report is not None else None
+        if minor is None:
+            metadata = tracker.latest_message.get("metadata") or {}
+            minor = metadata.get("under_18") is True
+        messages = renderer(tracker).job_check_result(answers, language, country_of(tracker), others, bool(minor))
+        send(dispatcher, messages)
         return [*[SlotSet(slot, None) for slot in JOB_SLOTS], *topic_events("recruitment", language)]
 
 

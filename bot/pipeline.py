@@ -28,7 +28,7 @@ from bot.offer.ocr import ImageRejected, read_image, shorten
 from bot.profiles import Profile, ProfileStore, user_key
 from bot.rasa_client import RasaClient, RasaUnavailable
 from bot.rekey import rename_user
-from bot.risk.decision import RiskAssessor, not_urgent_by_model
+from bot.risk.decision import RiskAssessor, not_urgent_by_model, vetoes
 from bot.risk.screener import RiskResult, Screener
 from bot.semantic import shared_vector
 from bot.stats import record_turn
@@ -44,6 +44,21 @@ END_HANDOFF_COMMANDS = ("/stop", "/bot", "/end")
 DANGER_COMMANDS = ("/danger", "/sos")  # typed or a button: a cry for help, never a Rasa command
 RASA_UNAVAILABLE = "rasa_unavailable"  # Rasa did not answer: no intent is known
 ACTIONS_UNAVAILABLE = "actions_unavailable"  # Rasa classified, but its action server said nothing
+# A picture she sends while a counsellor has her (issue 16): counsellors cannot see pictures, so its words are read
+# (OCR, in memory) and shown to her; only with her consent (a button) does the shortened text go to the counsellor.
+# Until she answers, the words wait in this process's memory only - never in the database, never in a log.
+PHOTO_SEND, PHOTO_DISCARD = "/photo_send", "/photo_discard"
+PHOTO_WAIT_SECONDS = 600.0
+PHOTO_MAX_WAITING = 10_000
+PHOTO_LABEL = "[words read from her picture by OCR, shortened; she chose to send them{flags}]"
+PHOTO_NOTE_ASKED = "(She sent a picture. It is not kept or shown; she was asked whether to send you the words read from it.)"
+PHOTO_NOTE_UNREADABLE = "(She sent a picture. No words could be read from it; she was asked to type what it says.)"
+# An urgent offer finding escalates under the risk category that names it (data/risk/categories.yml).
+URGENT_OFFER_CATEGORY = {
+    "documents_kept": "documents_taken",
+    "upfront_fee_or_debt": "debt_bondage",
+    "night_border": "moved_against_will",
+}
 
 
 @dataclass
@@ -123,6 +138,8 @@ class Pipeline:
         self.hours = hours or DutyHours()
         self.nlu_danger_urgent = nlu_danger_urgent
         self._locks = KeyedLocks()
+        # her pseudonym -> (the words read from her picture, when they expire): waiting for her consent (memory only)
+        self._photo_words: dict[str, tuple[str, float]] = {}
 
     def key_for(self, channel: str, user_id: str) -> str:
         """Her pseudonym under the newest pepper. After a pepper rotation, her rows still under an
@@ -162,26 +179,50 @@ class Pipeline:
         async with self._locks.hold(key):
             await self._move_rasa_conversation(key)
             turn = await self._handle(channel, user_id, key, raw, country_hint)
-        turn.offer = self._offer(normalize(raw).text, turn.language, turn.country)
-        if self.variant == "sms" and turn.offer is not None and turn.offer.findings and not turn.escalate:
-            # SMS: the findings go with the answer (composed into her segment budget, numbers kept)
-            turn.replies.append(Message(self.render.offer_findings(turn.offer.flags, turn.language)))
         try:  # anonymous counters for the NGO; never allowed to cost her the reply
             record_turn(self.handoff.engine, channel, turn.language, turn.topic, turn.escalate)
         except Exception as error:  # noqa: BLE001
             log.error("stats not recorded (%s)", type(error).__name__)
         return turn
 
-    def _offer(self, text: str, language: str, country: str | None) -> OfferReport | None:
-        """The offer analyser on her text; None when it is not an offer (never allowed to cost her the reply)."""
+    def _read_offer(self, text: str, language: str, profile: Profile) -> OfferReport | None:
+        """The offer analyser on her text (never allowed to cost her the reply). An age she states here updates her
+        profile's age band (under 18 or not - never the age itself), used for her later offers."""
         if not text or text.startswith("/"):
             return None
         try:
-            report = analyse(text, language, country)
+            report = analyse(text, language, profile.country, under_18=profile.under_18)
         except Exception as error:  # noqa: BLE001
             log.error("offer analyser failed (%s)", type(error).__name__)
             return None
-        return report if report.is_offer or report.findings else None
+        if report.facts.age_source == "text" and report.facts.under_18 is not None:
+            if profile.under_18 != report.facts.under_18:
+                profile.under_18 = report.facts.under_18
+                self.profiles.save(profile)
+        return report
+
+    def _offer_replies(self, turn: Turn, offer: OfferReport | None) -> None:
+        """A typed offer (or one read from a picture) gets the analyser's findings - each flag with its severity,
+        why, and what to do - and, when she is under 18, child advice and her country's child helpline. Before
+        the general answer; on SMS after it, composed into her segment budget. Not on an escalated turn."""
+        if offer is None or turn.escalate or turn.handoff is not None or not offer.is_offer:
+            return
+        severities = {f.flag: f.severity for f in offer.findings}
+        minor = bool(offer.facts.under_18) and offer.is_offer
+        extra = self.render.offer_messages(offer.flags, turn.language, turn.country, severities, under_18=minor)
+        if self.variant == "sms":
+            turn.replies.extend(extra)
+            return
+        too_long = self.render.t("input_too_long", turn.language)
+        at = 1 if turn.replies and turn.replies[0].text == too_long else 0
+        turn.replies[at:at] = extra
+
+    @staticmethod
+    def _offer_risk(offer: OfferReport) -> RiskResult:
+        """An urgent finding (her documents already taken, she is being moved) as a risk, for the escalation path."""
+        urgent = [f.flag for f in offer.findings if f.severity == "urgent"]
+        category = next((URGENT_OFFER_CATEGORY[f] for f in urgent if f in URGENT_OFFER_CATEGORY), "risky_offer")
+        return RiskResult("urgent", category, tuple(f"offer:{f}" for f in urgent))
 
     async def handle_image(self, channel: str, user_id: str, data: bytes) -> Turn:
         """A screenshot or photo of an offer: OCR in memory (never stored, never logged), then the same path as
@@ -195,17 +236,19 @@ class Pipeline:
             result = await asyncio.to_thread(read_image, data, language)
         except ImageRejected as rejected:
             log.info("image not read (%s)", rejected.reason)
-            return self._local(profile, "smalltalk", [Message(self.render.t("offer_image_unreadable", language))])
-        if result.empty:
+            result = None
+        if result is not None and result.empty:
             log.info("image not read (no text)")
+        active = self.handoff.active_for(key)
+        if active is not None:  # a counsellor has her: the words go to the counsellor only if she says so
+            words = shorten(result.text) if result is not None and not result.empty else None
+            return self._photo_in_handoff(profile, active, words)
+        if result is None or result.empty:
             return self._local(profile, "smalltalk", [Message(self.render.t("offer_image_unreadable", language))])
-        turn = await self.handle(channel, user_id, result.text)
+        turn = await self.handle(channel, user_id, result.text)  # the findings come with it (_offer_replies)
         short = shorten(result.text)
         turn.ocr_text = short
-        replies = [Message(self.render.t("offer_read_back", turn.language, text=short))]
-        if turn.offer is not None and turn.offer.findings and self.variant != "sms":  # (SMS: added in handle)
-            replies.append(Message(self.render.offer_findings(turn.offer.flags, turn.language)))
-        turn.replies = replies + list(turn.replies)
+        turn.replies = [Message(self.render.t("offer_read_back", turn.language, text=short)), *turn.replies]
         return turn
 
     async def _handle(
@@ -223,6 +266,24 @@ class Pipeline:
             profile.language, switched = decision.language, decision.switched
         else:
             switched = False
+        offer = self._read_offer(clean.text, self.catalog.language(profile.language), profile)
+        turn = await self._route(channel, address, key, profile, clean, switched, offer)
+        if offer is not None and (offer.is_offer or offer.findings):
+            turn.offer = offer
+            self._offer_replies(turn, offer)
+        return turn
+
+    async def _route(
+        self,
+        channel: str,
+        address: str,
+        key: str,
+        profile: Profile,
+        clean: CleanText,
+        switched: bool,
+        offer: OfferReport | None,
+    ) -> Turn:
+        language = self.catalog.language(profile.language)
         active = self.handoff.active_for(key)
         if active is not None:
             return await self._handed_over(profile, active, clean)
@@ -235,15 +296,20 @@ class Pipeline:
             return await self._escalate(profile, channel, address, clean.text, assessment.as_risk())
         if assessment.wants_person:
             return await self._escalate(profile, channel, address, clean.text, assessment.as_risk())
+        # the same vetoes as for the lexicon: when the semantic model is sure this is a question
+        # (homework, the law, news) or a concern (an offer with red flags), the NLU's danger only
+        # offers a counsellor. Rasa is told, so that a danger reading that will not escalate
+        # answers her question instead of giving the emergency text (actions/answers.py,
+        # bot.topics.answer_instead_of_danger).
+        sure_harmless = not_urgent_by_model(assessment.semantic, self.assessor.thresholds)
+        a_question = assessment.semantic is not None and vetoes(assessment.semantic, self.assessor.thresholds)
+        if offer is not None and offer.severity == "urgent" and not a_question:
+            # an urgent finding (her documents already taken): the same escalation path as the risk decision's;
+            # only the question veto (homework, the law) overrules it - "sure it is a concern" does not
+            return await self._escalate(profile, channel, address, clean.text, self._offer_risk(offer))
         if not clean.has_letters:  # emoji, digits or symbols only
             self.profiles.save(profile)
             return self._local(profile, "out_of_scope", self.render.answer("nlu_fallback", language, None))
-        # the same vetoes as for the lexicon: when the semantic model is sure this is a question
-        # (homework, the law, news) or a concern (an offer with red flags), the NLU's danger only
-        # offers a counsellor. Rasa is told, so
-        # that a danger reading that will not escalate answers her question instead of giving the
-        # emergency text (actions/answers.py, bot.topics.answer_instead_of_danger).
-        sure_harmless = not_urgent_by_model(assessment.semantic, self.assessor.thresholds)
         turn = await self._ask_rasa(
             profile,
             clean.text,
@@ -363,6 +429,7 @@ class Pipeline:
     async def erase(self, profile: Profile) -> Turn:
         """Forget her everywhere: profile, escalations and transcripts, outbox, Rasa tracker."""
         language = self.catalog.language(profile.language)
+        self._photo_words.pop(profile.user_key, None)
         self.handoff.erase_user(profile.user_key)
         self.profiles.erase(profile.user_key)
         turn = Turn(language, "smalltalk", None, 1.0, False, [Message(self.render.t("erased", language))], notes=["erased"])
@@ -387,20 +454,33 @@ class Pipeline:
         if word == "/erase":
             return await self.erase(profile)
         if word in END_HANDOFF_COMMANDS:
+            self._photo_words.pop(profile.user_key, None)
             self.handoff.end_by_user(active.id)
             await self.resume_rasa(profile.user_key)
             return self._local(profile, "smalltalk", [Message(self.render.t("handoff_ended_by_user", language))])
-        risk = self.assessor.assess(clean.text).as_risk()
+        if word in (PHOTO_SEND, PHOTO_DISCARD):
+            return self._photo_answer(profile, active, word == PHOTO_SEND)
+        return self._relay(profile, active, clean.text)
+
+    def _relay(
+        self, profile: Profile, active: Escalation, text: str, reply: Message | None = None, words: str | None = None
+    ) -> Turn:
+        """Her words to the counsellor (the transcript); urgent words raise the case. ``reply``: what she is told;
+        ``words``: what the risk decision reads when ``text`` carries a label for the counsellor."""
+        language = self.catalog.language(profile.language)
+        risk = self.assessor.assess(words if words is not None else text).as_risk()
         if risk.urgent and active.risk_level != "urgent":
             self.handoff.escalate(
                 user_key=active.user_key, channel=active.channel, address=active.address, language=language,
                 country=profile.country, risk_level=risk.level, risk_category=risk.category or "unspecified",
-                triggers=risk.triggers, message=clean.text,
+                triggers=risk.triggers, message=text,
             )  # fmt: skip
         else:
-            self.handoff.user_said(active.id, clean.text)
+            self.handoff.user_said(active.id, text)
         claimed = active.status == CLAIMED
         replies = [] if claimed else [Message(self.render.t("escalation_waiting", language))]
+        if reply is not None:
+            replies.insert(0, reply)
         urgent = risk.urgent or active.risk_level == "urgent"
         return Turn(
             language=language,
@@ -416,6 +496,60 @@ class Pipeline:
             escalation_id=active.id,
         )
 
+    def _photo_in_handoff(self, profile: Profile, active: Escalation, words: str | None) -> Turn:
+        """A picture while a counsellor has her: counsellors cannot see pictures (and it is never kept). The words
+        read from it are shown to her with a choice - send them to the counsellor or not; nothing is sent before."""
+        language = self.catalog.language(profile.language)
+        self.profiles.save(profile)
+        if not words:
+            reply = Message(self.render.t("handoff_photo_unreadable", language))
+        else:
+            now = self.handoff.clock()
+            waiting = {k: v for k, v in self._photo_words.items() if v[1] > now}
+            if len(waiting) >= PHOTO_MAX_WAITING:
+                waiting.pop(next(iter(waiting)))
+            waiting[profile.user_key] = (words, now + PHOTO_WAIT_SECONDS)
+            self._photo_words = waiting
+            buttons = (
+                (self.render.t("button_photo_send", language), PHOTO_SEND),
+                (self.render.t("button_photo_discard", language), PHOTO_DISCARD),
+            )
+            reply = Message(self.render.t("handoff_photo_read", language, text=words), buttons)
+        # the counsellor learns that a picture came, never its words before she agrees (nor the picture)
+        self.handoff.bot_said(active.id, PHOTO_NOTE_ASKED if words else PHOTO_NOTE_UNREADABLE)
+        return self._handoff_turn(profile, active, [reply])
+
+    def _photo_answer(self, profile: Profile, active: Escalation, send: bool) -> Turn:
+        """Her answer to "send the words of your picture to the counsellor?"."""
+        language = self.catalog.language(profile.language)
+        waiting = self._photo_words.pop(profile.user_key, None)
+        if waiting is None or waiting[1] <= self.handoff.clock():
+            return self._handoff_turn(profile, active, [Message(self.render.t("handoff_photo_expired", language))])
+        if not send:
+            return self._handoff_turn(profile, active, [Message(self.render.t("handoff_photo_not_sent", language))])
+        words = waiting[0]
+        flags = ""
+        try:  # the offer check's flag ids help the counsellor; never allowed to stop the words
+            found = analyse(words, language, profile.country, under_18=profile.under_18).flags
+            flags = f"; offer check: {', '.join(found)}" if found else ""
+        except Exception as error:  # noqa: BLE001
+            log.error("offer analyser failed (%s)", type(error).__name__)
+        text = f"{PHOTO_LABEL.format(flags=flags)} {words}"
+        return self._relay(profile, active, text, Message(self.render.t("handoff_photo_sent", language)), words)
+
+    def _handoff_turn(self, profile: Profile, active: Escalation, replies: list[Message]) -> Turn:
+        return Turn(
+            language=self.catalog.language(profile.language),
+            topic="danger" if active.risk_level == "urgent" else "get_help",
+            intent=None,
+            confidence=1.0,
+            escalate=False,
+            replies=replies,
+            country=profile.country,
+            handoff="counsellor" if active.status == CLAIMED else "waiting",
+            escalation_id=active.id,
+        )
+
     async def _command(self, profile: Profile, text: str, channel: str, address: str) -> Turn | None:
         """Slash commands and button payloads; None means "treat as a normal message"."""
         word, _, rest = text.partition(" ")
@@ -426,6 +560,10 @@ class Pipeline:
             return await self._escalate(profile, channel, address, text, RiskResult("concern", "requested"))
         if word in DANGER_COMMANDS:
             return await self._escalate(profile, channel, address, text, RiskResult("urgent", "cry_for_help", (word,)))
+        if word in (PHOTO_SEND, PHOTO_DISCARD):  # the counsellor's conversation has ended: nothing is sent
+            self._photo_words.pop(profile.user_key, None)
+            language = self.catalog.language(profile.language)
+            return self._local(profile, "smalltalk", [Message(self.render.t("handoff_photo_expired", language))])
         if word == "/no_counsellor":
             language = self.catalog.language(profile.language)
             return self._local(profile, "smalltalk", [Message(self.render.t("counsellor_declined", language))])
@@ -474,6 +612,8 @@ class Pipeline:
     ) -> Turn:
         language = self.catalog.language(profile.language)
         metadata: dict[str, Any] = {"language": language, "country": profile.country, **(extra or {})}
+        if profile.under_18 is not None:  # the job check adds child advice (an age band, never her age)
+            metadata["under_18"] = profile.under_18
         if self.variant:
             metadata["format"] = self.variant
         if vector is not None:

@@ -10,7 +10,6 @@ import sys
 from pathlib import Path
 
 import pytest
-import yaml
 
 from bot.config import ROOT, Settings
 from bot.content import Catalog
@@ -169,9 +168,10 @@ def test_ask_contract_offer_flags_facts_and_an_image(live_settings: Settings, tm
     offer = (
         "a woman on facebook offers me a job in a restaurant in Bangkok, 20000 baht a month, she will pay the bus. I am 16"  # noqa: E501
     )
-    items = yaml.safe_load((ROOT / "tests/data/offers/en.yml").read_text(encoding="utf-8"))["items"]
+    # (not an item of the blind set, which only measures)
+    shot = "A woman on Facebook offers me a job in a massage shop in Dubai, 2000 dollars a month, she pays the ticket"
     screenshot = tmp_path / "offer.jpg"
-    screenshot.write_bytes(render(items[5]["text"], "en", seed=5))
+    screenshot.write_bytes(render(shot, "en", seed=5))
     renamed = tmp_path / "not-a-picture.jpg"
     renamed.write_bytes(b"just text, renamed")
     lines = [
@@ -193,11 +193,13 @@ def test_ask_contract_offer_flags_facts_and_an_image(live_settings: Settings, tm
     assert out[1]["offer_flags"] == list(analyse(offer, out[1]["language"], out[1]["country"]).flags)
     assert {"stranger_recruiter", "travel_paid", "minor_recruited"} <= set(out[1]["offer_flags"])
     assert out[1]["offer_facts"]["age"] == 16
-    expected = analyse(items[5]["text"], "en", out[2]["country"]).flags
-    assert out[2]["offer_flags"] == list(expected) and "Riyadh" in out[2]["ocr_text"]
+    # she said she is 16 two lines before: her profile's age band (not her age) counts for the screenshot too
+    expected = analyse(shot, "en", out[2]["country"], under_18=True).flags
+    assert out[2]["offer_flags"] == list(expected) and "minor_recruited" in expected and "Dubai" in out[2]["ocr_text"]
+    assert out[2]["offer_facts"]["age"] is None and out[2]["offer_facts"]["under_18"] is True
     assert out[3]["offer_flags"] == [] and out[3]["replies"]  # a kind reply, not a crash
     assert "error" in out[4]
-    assert str(tmp_path) not in result.stderr and "Riyadh" not in result.stderr  # nothing of hers in the logs
+    assert str(tmp_path) not in result.stderr and "Dubai" not in result.stderr  # nothing of hers in the logs
 
 
 def test_job_check_skips_what_her_offer_already_said(conversation: Conversation, catalog: Catalog) -> None:

@@ -127,5 +127,9 @@ def test_sms_findings_in_her_language_composed_within_the_budget_with_the_number
     assert segments.count(reply.text).segments <= 3
     heading = catalog.text("offer_findings", language, count=len(flags))
     assert heading[:12] in reply.text
-    chat = Renderer(catalog).offer_findings(FLAG_IDS, language)
-    assert len(chat.splitlines()) == 1 + len(FLAG_IDS)
+    chat = Renderer(catalog).offer_findings(FLAG_IDS, language, {"documents_kept": "urgent"})
+    assert len(chat.splitlines()) == 1 + 3 * len(FLAG_IDS)  # each flag: its name, why, what to do
+    for flag in FLAG_IDS:
+        for key in ("offer_flag_", "offer_why_", "offer_todo_"):
+            assert catalog.text(key + flag, language) in chat
+    assert f"({catalog.text('offer_severity_urgent', language)})" in chat

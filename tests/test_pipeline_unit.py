@@ -218,7 +218,8 @@ def test_a_vetoed_lexicon_match_is_answered_and_offered_a_counsellor_never_dropp
     world.model.by_text[text] = SemanticRisk(0.01, 0.02, 0.0, 0.97, "documents_taken", 0.9, report=0.1)
     turn = run(world, text)
     assert turn.escalate is False and turn.handoff is None and turn.risk_level == "concern"
-    assert turn.replies[0].text == "an answer" and world.rasa.sent == [text]  # her question is answered
+    assert world.rasa.sent == [text] and "an answer" in [r.text for r in turn.replies]  # her question is answered
+    assert turn.replies[0].text.startswith("Warning signs")  # (after the offer check's findings: issue 16)
     assert any(b[1] == "/counsellor" for r in turn.replies for b in (r.buttons or ()))  # and a person offered
 
 
@@ -235,7 +236,7 @@ def test_an_offer_the_model_is_sure_is_a_concern_is_answered_not_paused(world: A
     world.model.by_text[text] = SemanticRisk(0.12, 0.88, 0.0, 0.0, "documents_taken", 0.9, report=0.4)
     turn = run(world, text)
     assert turn.escalate is False and turn.handoff is None and turn.risk_level == "concern"
-    assert turn.replies[0].text == "an answer" and world.rasa.sent == [text]
+    assert "an answer" in [r.text for r in turn.replies] and world.rasa.sent == [text]  # (after the offer's findings)
     assert any(b[1] == "/counsellor" for r in turn.replies for b in (r.buttons or ()))
     assert world.rasa.metadata[-1]["danger_vetoed"] is True  # the NLU's danger answers too
 

@@ -525,15 +525,6 @@ def test_a_girl_who_blocked_the_bot_is_dead_lettered_not_retried_forever(live_se
     run(live_settings, scenario)
 
 
-def _offer(language: str, index: int) -> str:
-    import yaml
-
-    from bot.config import ROOT
-
-    items = yaml.safe_load((ROOT / "tests/data/offers" / f"{language}.yml").read_text(encoding="utf-8"))["items"]
-    return str(items[index]["text"])
-
-
 PHOTO_GIRL, BAD_INPUT_GIRL = 3001, 3002
 
 
@@ -542,7 +533,9 @@ def test_a_screenshot_of_an_offer_gets_what_was_read_and_the_findings(live_setti
     from benchmarks.offer_images import render
     from bot.offer import analyse
 
-    text = _offer("en", 5)
+    # (not an item of the blind set: its item 5 now escalates as debt bondage through the risk screener, so it tests
+    # the urgent path instead of the findings)
+    text = "A woman on Facebook offers me a job in a massage shop in Dubai, 2000 dollars a month, she pays the ticket"
     expected = analyse(text, "en", None).flags
     assert expected
 
@@ -554,7 +547,7 @@ def test_a_screenshot_of_an_offer_gets_what_was_read_and_the_findings(live_setti
             assert catalog.text(f"offer_flag_{flag}", "en") in found[0]
         read_back = catalog.text("offer_read_back", "en", text="@@").split("@@")[0]
         shown = [t for t in fake.texts(PHOTO_GIRL) if t.startswith(read_back)]
-        assert shown and "Riyadh" in shown[0]  # her text, shown back so she can correct it
+        assert shown and "Dubai" in shown[0]  # her text, shown back so she can correct it
         assert any(c.method == "getFile" for c in fake.calls) and any(c.method == "download" for c in fake.calls)
 
     run(live_settings, scenario)
@@ -591,5 +584,51 @@ def test_bad_images_and_stickers_get_a_kind_reply(live_settings: Settings, catal
         await fake.wait_for(lambda: any(t.startswith(catalog.text("input_voice", "en")) for t in fake.texts(chat)))
         fake.say(chat, "who are you?")  # and she can go on
         await fake.wait_for(lambda: catalog.text("bot_identity", "en") in fake.texts(chat))
+
+    run(live_settings, scenario)
+
+
+HANDOFF_PHOTO_GIRL = 3003
+
+
+def test_a_photo_during_a_handoff_reaches_the_counsellor_only_as_words_and_only_with_her_consent(
+    live_settings: Settings, catalog: Catalog
+) -> None:
+    """Issue 16: a counsellor has her and she sends a screenshot. She is told the counsellor cannot see pictures and
+    shown the words read from it with two buttons; nothing reaches the group until she taps "send"; then the
+    shortened words (labelled as read from her picture) are relayed under the case's card."""
+    from benchmarks.offer_images import render
+
+    _close_other_cases(live_settings)
+    chat = HANDOFF_PHOTO_GIRL
+    offer = "A woman on Facebook offers me a job in a massage shop in Dubai, 2000 dollars a month, she pays the ticket"
+
+    async def scenario(fake: FakeTelegram, _: TelegramBot) -> None:
+        fake.say(chat, "/counsellor")
+        number = await _case_of(live_settings, chat)
+        await _card(fake, number)
+        fake.press(GROUP, f"claim:{number}", from_id=COUNSELLOR)
+        await fake.wait_for(lambda: catalog.text("handoff_started", "en") in fake.texts(chat))
+
+        fake.photo(chat, render(offer, "en", seed=11))
+        prefix = catalog.text("handoff_photo_read", "en", text="@@").split("@@")[0]
+        asked = await fake.wait_for(lambda: [m for m in fake.sent(chat) if m["text"].startswith(prefix)], timeout=60)
+        assert "Dubai" in asked[0]["text"] and "/photo_send" in json.dumps(asked[0]["reply_markup"])
+        assert any(c.method == "download" for c in fake.calls)  # in memory: no file is written by the bot
+        await asyncio.sleep(1.0)  # a few relay ticks: nothing of the picture reaches the group before she agrees
+        assert not any("Dubai" in t for t in fake.texts(GROUP))
+
+        fake.press(chat, "/photo_send")
+        await fake.wait_for(lambda: catalog.text("handoff_photo_sent", "en") in fake.texts(chat))
+        relayed = await fake.wait_for(
+            lambda: [t for t in fake.texts(GROUP) if t.startswith(f"#{number} she: [words read from her picture")]
+        )
+        assert "Dubai" in relayed[0] and "offer check:" in relayed[0]
+
+        fake.say(chat, None, sticker={"file_id": "s2", "file_unique_id": "s2", "width": 512, "height": 512,
+                                      "is_animated": False, "is_video": False, "type": "regular"})  # fmt: skip
+        await fake.wait_for(lambda: catalog.text("input_non_text", "en") in fake.texts(chat))
+        fake.say(GROUP, f"/close {number} safe", from_id=COUNSELLOR)
+        await fake.wait_for(lambda: catalog.text("handoff_closed", "en") in fake.texts(chat))
 
     run(live_settings, scenario)

@@ -361,23 +361,27 @@ class TelegramBot:
             await self._answer(chat.id, [self._helplines_message(chat.id, language, "input_voice")])
             return
         image = self._image_of(message)
-        if image is None or self.handoff.active_for(self._key(chat.id)) is not None:
+        if image is None:
             await self._answer(chat.id, [Message(self.render.t("input_non_text", language))])
             return
+        # a picture, also while a counsellor has her (Pipeline.handle_image: counsellors cannot see pictures; she is
+        # shown the words read from it and asked before they go to the counsellor)
+        handed_over = self.handoff.active_for(self._key(chat.id)) is not None
+        unreadable = "handoff_photo_unreadable" if handed_over else "offer_image_unreadable"
         if not self.limiter.allow(chat.id):
             if self.limiter.should_warn(chat.id):
                 await self._answer(chat.id, [Message(self.render.t("rate_limited", language))])
             return
         file_id, size = image
         if size is not None and size > ocr.MAX_BYTES:  # refused before it is even downloaded
-            await self._answer(chat.id, [Message(self.render.t("offer_image_unreadable", language))])
+            await self._answer(chat.id, [Message(self.render.t(unreadable, language))])
             return
         try:
             file = await with_retries(self._bot.get_file, file_id)
             data = bytes(await file.download_as_bytearray())  # in memory only, never written to disk
         except TelegramError as error:
             log.warning("image not downloaded (%s)", type(error).__name__)
-            await self._answer(chat.id, [Message(self.render.t("offer_image_unreadable", language))])
+            await self._answer(chat.id, [Message(self.render.t(unreadable, language))])
             return
         turn = await self.pipeline.handle_image(CHANNEL, str(chat.id), data)
         del data
@@ -658,7 +662,7 @@ class TelegramBot:
             lines = self.handoff.read_transcript(GROUP_READER, e.id)
             shown = "\n".join(f"{'she' if t.sender == 'user' else t.sender}: {t.text[:300]}" for t in lines[-5:])
             return f"{head}triggers: {', '.join(e.triggers) or '-'}\n\n{shown}"
-        model = [t for t in e.triggers if t.startswith(("semantic:", "nlu:", "person:", "cry:"))]
+        model = [t for t in e.triggers if t.startswith(("semantic:", "nlu:", "person:", "cry:", "offer:"))]
         matched = len(e.triggers) - len(model)
         why = ", ".join([*model, *([f"{matched} word match(es)"] if matched else [])]) or "-"
         return f"{head}why: {why}\nHer words are not shown here. Claim the case to talk with her."

@@ -76,6 +76,16 @@ class Organisation:
 
 
 @dataclass(frozen=True)
+class Verification:
+    """Where she can check an agency or a job offer in a country (the facts' ``recruitment.verification``)."""
+
+    content_key: str  # the translated text (data/content); the facts file holds the sourced English
+    source: str
+    confidence: str
+    hotline: str | None = None  # the number of one of the country's hotlines that does it
+
+
+@dataclass(frozen=True)
 class Country:
     """Facts for one country, every one with its source."""
 
@@ -95,6 +105,7 @@ class Country:
     # victims); the content key names the text, the facts file holds its source
     caution_key: str | None = None
     police_caution: str | None = None  # one of POLICE_CAUTIONS, where the facts advise it
+    verification: Verification | None = None  # who verifies agencies or offers (None: no sourced entry)
 
     def name(self, language: str) -> str:
         return self.names.get(language) or self.names[FALLBACK_LANGUAGE]
@@ -225,6 +236,17 @@ def _country(raw: dict[str, Any]) -> Country:
     main_law = law.get("main_law") or {}
     note = raw.get("context_note") or {}
     police = raw.get("police_caution") or {}
+    check = recruitment.get("verification") or {}
+    verification = (
+        Verification(
+            content_key=check["content_key"],
+            source=check["source"],
+            confidence=check["confidence"],
+            hotline=str(check["hotline"]) if check.get("hotline") else None,
+        )
+        if check.get("confidence") in shown
+        else None
+    )
     return Country(
         code=raw["country"],
         names=dict(raw["names"]),
@@ -267,6 +289,7 @@ def _country(raw: dict[str, Any]) -> Country:
         context_note=note.get("text"),
         caution_key=note.get("content_key"),
         police_caution=police.get("applies_to"),
+        verification=verification,
     )
 
 

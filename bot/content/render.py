@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 from bot.content.catalog import FALLBACK_LANGUAGE, Catalog, Country, Hotline
@@ -37,6 +37,7 @@ SIMPLE_ANSWERS = {
 LEGAL_AID_SERVICES = frozenset({"legal_aid"})
 RETENTION_KEYS = frozenset({"privacy"})  # texts that state how long her messages are kept
 SUPPORT_SERVICES = frozenset({"vocational_training", "education", "life_skills", "reintegration", "shelter"})
+OFFER_SEVERITIES = ("info", "concerning", "urgent")  # the offer analyser's (bot/offer/model.py)
 # Job-offer check: slot -> the answer that is a red flag.
 JOB_CHECK_FLAGS = {
     "job_fee": True,
@@ -293,18 +294,74 @@ class Renderer:
     def ask_country(self, language: str) -> list[Message]:
         return [Message(self.t("ask_country", language), self.country_buttons(language))]
 
-    def offer_findings(self, flags: Sequence[str], language: str) -> str:
-        """The offer analyser's red flags in her language (issue 16): one line each; on SMS one line, ';'-joined."""
+    def offer_findings(self, flags: Sequence[str], language: str, severities: Mapping[str, str] | None = None) -> str:
+        """The offer analyser's red flags in her language (issue 16). Each flag: its name and severity, why it is a
+        warning sign, and what to do. On SMS one line, ';'-joined names (her segment budget)."""
         heading = self.t("offer_findings", language, count=len(flags))
         names = [self.t("offer_flag_" + flag, language) for flag in flags]
         if self.variant == "sms":
             return f"{heading} " + "; ".join(names)
-        return "\n".join([heading, *(f"• {name}" for name in names)])
+        lines = [heading]
+        for flag, name in zip(flags, names, strict=True):
+            severity = (severities or {}).get(flag)
+            label = f" ({self.t('offer_severity_' + severity, language)})" if severity in OFFER_SEVERITIES else ""
+            lines.append(f"• {name}{label}")
+            lines.append(f"  {self.t('offer_why_' + flag, language)}")
+            lines.append(f"  → {self.t('offer_todo_' + flag, language)}")
+        return "\n".join(lines)
+
+    def child_helplines(self, language: str, country_code: str | None) -> str:
+        """Under 18 (issue 16): short child-specific advice, then her country's child helpline from the sourced
+        facts; where the facts confirm none, that is said, with the lines that do exist and the counsellor here."""
+        lines = [self.t("offer_minor_advice", language)]
+        code = country_code or self.catalog.default_country(language)
+        country = self.catalog.countries.get(code or "")
+        if country is None:
+            lines.append(self.t("offer_minor_which_country", language))
+            return "\n".join(lines)
+        name = country.name(language)
+        shown = country.shown_hotlines(language)
+        child = [h for h in shown if "child" in h.kinds]
+        if child:
+            lines.append(self.t("offer_minor_helpline", language, country=name))
+            picked = child[: 1 if self.variant == "sms" else 2]
+        else:
+            lines.append(self.t("offer_minor_no_helpline", language, country=name))
+            picked = [h for h in shown if set(h.kinds) & {"anti_trafficking", "women", "social"}][:2]
+        lines += [self.hotline_line(h, country, language) for h in picked]
+        if any(h.confidence == "low" for h in picked):
+            lines.append(self.t("note_unconfirmed", language))
+        return "\n".join(lines)
+
+    def offer_messages(
+        self,
+        flags: Sequence[str],
+        language: str,
+        country_code: str | None,
+        severities: Mapping[str, str] | None = None,
+        under_18: bool = False,
+    ) -> list[Message]:
+        """What she gets after an offer (typed or read from a picture): the findings, and when she is under 18 the
+        child advice and helpline. Empty when there is nothing to say."""
+        messages = [Message(self.offer_findings(flags, language, severities))] if flags else []
+        if under_18:
+            messages.append(Message(self.child_helplines(language, country_code)))
+        return messages
 
     def job_check_question(self, slot: str, language: str) -> Message:
         return Message(self.t("job_check_q_" + slot.removeprefix("job_"), language), self.yes_no_buttons(language))
 
-    def job_check_result(self, answers: dict[str, bool | None], language: str, country_code: str | None) -> list[Message]:
+    def job_check_result(
+        self,
+        answers: dict[str, bool | None],
+        language: str,
+        country_code: str | None,
+        others: Sequence[str] = (),
+        under_18: bool = False,
+    ) -> list[Message]:
+        """The end of the yes/no check: the red flags of her answers, the analyser's other flags found in what she
+        said (``others``: stranger, travel paid, under 18 ...), what to do, child advice when she is under 18, the
+        helplines, and last where her country verifies agencies or offers (sourced facts)."""
         flags = [slot for slot, bad in JOB_CHECK_FLAGS.items() if answers.get(slot) is bad]
         if flags:
             lines = [self.t("job_check_result_flags", language)]
@@ -312,9 +369,45 @@ class Renderer:
             first = Message("\n".join(lines))
         else:
             first = Message(self.t("job_check_result_clean", language))
-        messages = [first, Message(self.t("job_check_advice", language))]
+        messages = [first]
+        if others:
+            if self.variant == "sms":
+                names = "; ".join(self.t("offer_flag_" + f, language) for f in others)
+                also = [self.t("job_check_result_also", language) + " " + names]
+            else:
+                also = [self.t("job_check_result_also", language)]
+                also += [f"• {self.t('offer_flag_' + f, language)}: {self.t('offer_why_' + f, language)}" for f in others]
+            messages.append(Message("\n".join(also)))
+        messages.append(Message(self.t("job_check_advice", language)))
+        if under_18:
+            messages.append(Message(self.child_helplines(language, country_code)))
         code = country_code or self.catalog.default_country(language)
         country = self.catalog.countries.get(code or "")
         if country is not None:
             messages.append(self.helplines(country, language))
+        messages.append(self.verification(language, country_code))
         return messages
+
+    def verification(self, language: str, country_code: str | None) -> Message:
+        """Who verifies agencies or job offers in her country, from the sourced facts (its number where the facts
+        name one); where the facts hold none, that is said, with the counsellor here and the lines that exist."""
+        code = country_code or self.catalog.default_country(language)
+        country = self.catalog.countries.get(code or "")
+        if country is None:
+            return Message(self.t("verify_which_country", language))
+        name = country.name(language)
+        shown = country.shown_hotlines(language)
+        check = country.verification
+        if check is None:
+            lines = [self.t("verify_none", language, country=name)]
+            kinds = {"anti_trafficking", "migrant_workers", "women", "social"}
+            picked = [h for h in shown if set(h.kinds) & kinds][: 1 if self.variant == "sms" else 2]
+        else:
+            lines = [self.t("verify_intro", language, country=name), self.t(check.content_key, language)]
+            picked = [h for h in shown if h.number == check.hotline]
+        lines += [self.hotline_line(h, country, language) for h in picked]
+        if any(h.confidence == "low" for h in picked):
+            lines.append(self.t("note_unconfirmed", language))
+        if check is not None and country.caution_key:  # state services: the facts' caution (Myanmar)
+            lines.append(self.t(country.caution_key, language, country=name))
+        return Message("\n".join(lines))

@@ -32,7 +32,11 @@ DATA = Path(__file__).resolve().parents[2] / "data"
 NOT_LANGUAGES = ("flags", "wages")
 MAX_CHARS = 10_000  # an offer, a chat excerpt or a screenshot's text; longer input is cut (and the report says so)
 FACT_GROUPS = ("channel", "job", "place", "visa", "document", "travel")
-FACT_LISTS = ("offer", "contact", "away", "night", "pay_promise")
+FACT_LISTS = ("offer", "contact", "away", "night", "pay_promise", "alternative")
+NIGHT_JOBS = ("bar_karaoke",)
+# Flags whose phrases are everyday words too ("don't tell", "tell you later", "a stranger"): alone, without any sign
+# of a job, pay or another flag, they do not make a message an offer (the findings are reported, not shown to her)
+WEAK_ALONE = ("pressure_secrecy", "vague_job", "stranger_recruiter")  # a karaoke bar or nightclub job is night work
 PERSONAL_CHANNELS = ("online", "dating_app")  # met there: the contact is an individual by definition
 VISAS = ("tourist", "visit", "on_arrival", "none", "work", "student")
 WRONG_VISAS = ("tourist", "visit", "on_arrival", "none", "student")  # for a job, none of these is a work visa
@@ -169,25 +173,32 @@ class Analyser:
         self.numbers = NumberReader(self.languages)
 
     # -- analysing -------------------------------------------------------------------------------
-    def analyse(self, text: str, language: str | None, country: str | None, age: int | None = None) -> OfferReport:
+    def analyse(
+        self, text: str, language: str | None, country: str | None, age: int | None = None, under_18: bool | None = None
+    ) -> OfferReport:
+        """``age`` / ``under_18``: from her profile, used when the text states no age (an age band is all the
+        profile keeps)."""
         clean = normalize(text or "", limit=MAX_CHARS)
         notes: list[str] = []
         if clean.truncated:
             notes.append(f"only the first {MAX_CHARS} characters were read")
         home = country.upper() if country else None
         if not clean.has_letters and not any(c.isdigit() for c in clean.text):
-            facts = OfferFacts(age=age, age_source="profile" if age is not None else None)
+            facts = OfferFacts(
+                age=age, age_source="profile" if age is not None else None, under_18=_minor(None, age, under_18)
+            )
             return OfferReport(language, home, facts, notes=tuple(notes), truncated=clean.truncated)
 
         found: dict[str, list[tuple[str | None, tuple[str, ...]]]] = {}
         for category, rule_severity, triggers in self.matcher.hits(clean.text):
             found.setdefault(category, []).append((rule_severity, triggers))
-        facts = self._facts(clean.text, found, home, age)
+        facts = self._facts(clean.text, found, home, age, under_18)
         flag_hits = {k.split(":", 1)[1]: v for k, v in found.items() if k.startswith("flag:")}
         is_offer = bool(
             facts.jobs
             or "offer" in found
-            or flag_hits
+            or any(f not in WEAK_ALONE for f in flag_hits)
+            or len(flag_hits) >= 2
             or any(a.currency or a.period for a in facts.amounts)
             or facts.pay_promise
         )
@@ -199,7 +210,9 @@ class Analyser:
                 severity[flag_id] = _max_severity(severity.get(flag_id), rule_severity or self.flags[flag_id].severity)
         if is_offer:
             personal = "contact" in found or any(c in PERSONAL_CHANNELS for c in facts.channels)
-            self._derive(facts, home, personal, evidence, notes)
+            work = bool(facts.jobs) or "offer" in found  # a job is offered (not only a marriage or a trip)
+            either = "alternative" in found and len(set(facts.jobs)) >= 2  # "a restaurant or a hotel"
+            self._derive(facts, home, personal, evidence, notes, work=work, either=either)
         findings = tuple(self._finding(f, severity.get(f), evidence[f]) for f in FLAG_IDS if f in evidence)
         return OfferReport(
             language=language,
@@ -211,7 +224,14 @@ class Analyser:
             truncated=clean.truncated,
         )
 
-    def _facts(self, text: str, found: Mapping[str, object], home: str | None, profile_age: int | None) -> OfferFacts:
+    def _facts(
+        self,
+        text: str,
+        found: Mapping[str, object],
+        home: str | None,
+        profile_age: int | None,
+        profile_minor: bool | None = None,
+    ) -> OfferFacts:
         keys = sorted(found)
 
         def group(name: str) -> list[str]:
@@ -225,6 +245,7 @@ class Analyser:
         return OfferFacts(
             age=said_age if said_age is not None else profile_age,
             age_source="text" if said_age is not None else ("profile" if profile_age is not None else None),
+            under_18=_minor(said_age, profile_age, profile_minor),
             amounts=self.numbers.amounts(prepared, age_span),
             places=tuple(p.split("/", 1)[1] for p in places if "/" in p),
             countries=tuple(countries),
@@ -257,32 +278,48 @@ class Analyser:
         personal: bool,
         evidence: dict[str, list[str]],
         notes: list[str],
+        work: bool = True,
+        either: bool = False,
     ) -> None:
         """Flags that follow from the facts rather than from one phrase. ``personal``: the message shows an
-        individual (a woman, someone, an agent), not only a company's ad."""
-        partner_only = "online_partner_ticket" in evidence and not facts.jobs
-        if facts.travel_paid_by == "recruiter" and not partner_only:  # a boyfriend's ticket is the partner flag
+        individual (a woman, someone, an agent), not only a company's ad; ``work``: a job is offered; ``either``:
+        two kinds of job, one or the other ("a restaurant or a hotel")."""
+        partner = "online_partner_ticket" in evidence  # an online boyfriend: his ticket and his contact are that flag
+        if facts.travel_paid_by == "recruiter" and not partner:
             evidence.setdefault("travel_paid", []).append("travel paid by the recruiter")
+        if partner:
+            evidence.pop("stranger_recruiter", None)
+            evidence.pop("travel_paid", None)
         wrong = [v for v in facts.visa if v in WRONG_VISAS]
         if wrong:
             evidence.setdefault("wrong_visa", []).append("visa: " + ", ".join(wrong))
-        if facts.channels and personal:  # a person on a social/chat app; an ad seen online is not enough
+        marriage_only = "marriage_broker" in evidence and not facts.jobs  # a broker's marriage ad, not a recruiter
+        if (
+            facts.channels and personal and not partner and not marriage_only
+        ):  # a person on a social/chat app; an ad seen online is not
             evidence.setdefault("stranger_recruiter", []).append("a contact on " + ", ".join(facts.channels))
+        if either:
+            evidence.setdefault("vague_job", []).append("one job or another: " + ", ".join(facts.jobs))
         too_good = self._pay_check(facts, home, notes)
+        if not too_good and facts.pay_promise and any(a.currency or a.period for a in facts.amounts):
+            # no sourced wage table: the offer's own claim - a pay figure sold as easy money or needing no
+            # experience ("very high pay for easy work", the reference's indicator, US EEOC)
+            too_good = ["a pay figure with a 'no experience / easy money' claim: " + facts.amounts[0].text]
         if too_good:
             evidence.setdefault("too_good_pay", []).extend(too_good)
-        if facts.age is not None and facts.age < ADULT:
+        if facts.under_18 and work and not marriage_only:
             reasons = []
             if facts.places or facts.countries:
                 reasons.append("work in " + ", ".join(facts.places or facts.countries))
             if facts.away_from_home:
                 reasons.append("away from home")
-            if facts.night_work:
+            if facts.night_work or any(j in NIGHT_JOBS for j in facts.jobs):
                 reasons.append("night work")
             if facts.travel_paid_by or "night_border" in evidence:
                 reasons.append("travel arranged")
             if reasons:
-                evidence.setdefault("minor_recruited", []).append(f"age {facts.age}: " + "; ".join(reasons))
+                said = f"age {facts.age}" if facts.age is not None else "under 18 (profile)"
+                evidence.setdefault("minor_recruited", []).append(f"{said}: " + "; ".join(reasons))
 
     def _pay_check(self, facts: OfferFacts, home: str | None, notes: list[str]) -> list[str]:
         """Pay far above the sourced typical wage for the job and place. Never guesses a figure or a rate."""
@@ -323,6 +360,12 @@ class Analyser:
         return out
 
 
+def _minor(said: int | None, profile_age: int | None, profile_minor: bool | None) -> bool | None:
+    """Under 18? Her age in this text first, then the profile's age, then the profile's age band."""
+    age = said if said is not None else profile_age
+    return age < ADULT if age is not None else profile_minor
+
+
 def _typical(figures: Mapping[str, Any], amount: Amount) -> float | None:
     field = {"month": "monthly", "day": "daily", "hour": "hourly", "week": "weekly", "year": "yearly"}.get(
         amount.period or ""
@@ -350,7 +393,14 @@ def _load(data_dir: str) -> Analyser:
 
 
 def analyse(
-    text: str, language: str | None, country: str | None, age: int | None = None, *, data_dir: Path | None = None
+    text: str,
+    language: str | None,
+    country: str | None,
+    age: int | None = None,
+    *,
+    under_18: bool | None = None,
+    data_dir: Path | None = None,
 ) -> OfferReport:
-    """Facts and red flags of the offer in ``text``; ``age`` (from her profile) is used when the text gives none."""
-    return load_analyser(data_dir).analyse(text, language, country, age)
+    """Facts and red flags of the offer in ``text``; ``age`` or ``under_18`` (from her profile) is used when the text
+    gives no age."""
+    return load_analyser(data_dir).analyse(text, language, country, age, under_18)

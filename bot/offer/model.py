@@ -41,6 +41,7 @@ class OfferFacts:
 
     age: int | None = None
     age_source: str | None = None  # "text" (she said it here) | "profile" (passed in)
+    under_18: bool | None = None  # from her age here, else from her profile (an age band); None: not known
     amounts: tuple[Amount, ...] = ()
     places: tuple[str, ...] = ()  # cities and regions, in English
     countries: tuple[str, ...] = ()  # ISO 3166 codes of the countries named (directly or through a city)

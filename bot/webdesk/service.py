@@ -50,7 +50,7 @@ from bot.webdesk.permissions import (
     require,
 )
 
-MODEL_PREFIXES = ("semantic:", "nlu:", "person:", "cry:")
+MODEL_PREFIXES = ("semantic:", "nlu:", "person:", "cry:", "offer:")  # offer:<flag id> names a rule, not her words
 ONLINE_SECONDS = 60.0
 
 
