@@ -22,7 +22,7 @@ def _env(name: str, default: str) -> str:
 
 @dataclass(frozen=True)
 class Settings:
-    """Runtime settings; see README "Configuration" for every variable."""
+    """Runtime settings; see docs/deployment.md "Configuration" for every variable."""
 
     data_dir: Path = field(default_factory=lambda: Path(_env("SP_DATA_DIR", str(ROOT / "data"))))
     var_dir: Path = field(default_factory=lambda: Path(_env("SP_VAR_DIR", str(ROOT / "var"))))

@@ -16,10 +16,10 @@ from bot.text import normalize
 EVAL_DIR = ROOT / "tests" / "data" / "risk_eval"
 EVAL_LANGUAGES = sorted(p.stem for p in EVAL_DIR.glob("*.yml"))
 MAX_FALSE_ESCALATION = 0.03
-# Languages measured below the targets on their evaluation set (README "Risk screening"). Each is
+# Languages measured below the targets on their evaluation set (docs/evaluation.md "Risk screening"). Each is
 # held to what it reaches today so a regression fails; the targets stay 100% recall / <= 3% false
 # escalations, and a language leaves these lists when it meets them.
-# measured 2026-11-23: every language meets the targets (all lexicons tuned on these sets; see README)
+# measured 2026-11-23: every language meets the targets (all lexicons tuned on these sets; see docs/evaluation.md)
 RECALL_BELOW_TARGET: dict[str, float] = {}
 FALSE_ESCALATION_ABOVE_TARGET: dict[str, float] = {}
 
@@ -134,7 +134,7 @@ def test_a_gap_allows_up_to_three_words_between() -> None:
 
 
 # tests/data/risk_unseen/<lang>.yml: a second set written after the lexicons were tuned and never
-# used to tune them (README "Risk screening"). It is the honest estimate for unseen wording, so it
+# used to tune them (docs/evaluation.md "Risk screening"). It is the honest estimate for unseen wording, so it
 # is held only to overall floors a little under what it measured (2026-11-23: recall 0.777, false
 # escalations 0.077 over 11 languages); it must not become a tuning target.
 UNSEEN_RECALL_FLOOR = 0.74

@@ -3,7 +3,7 @@ browser download), against `python -m bot desk` serving a real SQLite gateway da
 arrive and messages leave through the handoff core, as the channel gateways do it.
 
 Screenshots of the queue and of a conversation on a phone-size screen are taken every run;
-with SP_DESK_SCREENSHOTS=1 they are written to docs/desk/ (the README shows them)."""
+with SP_DESK_SCREENSHOTS=1 they are written to docs/desk/ (the README and docs/channels.md show them)."""
 
 from __future__ import annotations
 
