@@ -21,10 +21,19 @@ def private_directory(path: Path) -> Path:
 
 
 def private_file(path: Path) -> Path:
-    """Create ``path`` empty with mode 0600 if missing (before SQLite or Rasa opens it); tighten it if not."""
+    """Create ``path`` empty with mode 0600 if missing (before SQLite or Rasa opens it); tighten it if not.
+
+    An existing file is never opened: closing any descriptor of a SQLite file releases every POSIX
+    lock this process holds on it, also those of its open (pooled) SQLite connections, and another
+    process writing at that moment corrupts the database ("database disk image is malformed" in CI,
+    https://www.sqlite.org/howtocorrupt.html section 2.2)."""
     private_directory(path.parent)
-    descriptor = os.open(path, os.O_CREAT | os.O_WRONLY, FILE_MODE)
-    os.close(descriptor)
+    try:
+        descriptor = os.open(path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, FILE_MODE)
+    except FileExistsError:
+        pass
+    else:
+        os.close(descriptor)
     os.chmod(path, FILE_MODE)
     for sidecar in (path.with_name(path.name + "-wal"), path.with_name(path.name + "-shm")):
         if sidecar.exists():

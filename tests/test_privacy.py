@@ -101,10 +101,15 @@ def test_her_words_are_in_no_database_file_in_clear(live_settings: Settings) -> 
     Conversation(live_settings, "sealed-words").say("hello", words, "i am in danger help")
     files = [p for p in live_settings.var_dir.rglob("*") if p.is_file()]  # with -wal / -journal files
     assert any(p.name == "rasa_tracker.db" for p in files) and any(p.name == "gateway.db" for p in files)
-    for path in files:
-        raw = path.read_bytes()
-        for marker in (b"zephyrine", b"0812349876"):
-            assert marker not in raw, f"{marker!r} in clear in {path}"
+    # read in another process: closing a descriptor of a SQLite file in this one would drop the
+    # locks of this process's pooled connections to it (bot/state.py private_file)
+    scan = (
+        "import sys\nfrom pathlib import Path\n"
+        "for p in sys.argv[1:]:\n    raw = Path(p).read_bytes()\n"
+        "    for m in (b'zephyrine', b'0812349876'):\n        if m in raw: print(m, p)\n"
+    )
+    found = subprocess.run([sys.executable, "-c", scan, *map(str, files)], capture_output=True, text=True, timeout=60)
+    assert found.returncode == 0 and found.stdout == "", found.stdout + found.stderr
     tracker = sa.create_engine(live_settings.tracker_store_url())
     with tracker.connect() as conn:
         rows = conn.execute(sa.text("select data, intent_name from events")).all()

@@ -114,3 +114,29 @@ def test_aiohttp_parses_requests_with_its_c_parser() -> None:
 
     assert "AIOHTTP_NO_EXTENSIONS" not in os.environ
     assert http_parser.HttpRequestParser.__module__ == "aiohttp._http_parser"
+
+
+def test_making_an_open_sqlite_file_private_keeps_this_process_locks(tmp_path: Path) -> None:
+    """private_file must not open an existing database: closing any descriptor of the file drops
+    every POSIX lock the process holds on it, and another process writing then corrupts it
+    (CI: "database disk image is malformed" after a second engine was opened in one process)."""
+    import sqlite3
+    import subprocess
+    import sys
+
+    from bot.state import private_file
+
+    database = tmp_path / "state" / "gateway.db"
+    private_file(database)
+    holder = sqlite3.connect(database, isolation_level=None)
+    holder.execute("CREATE TABLE t (x)")
+    holder.execute("BEGIN IMMEDIATE")  # this process holds the write lock
+    private_file(database)  # what a second open_engine in the same process does
+    other = subprocess.run(
+        [sys.executable, "-c", "import sqlite3, sys; sqlite3.connect(sys.argv[1], timeout=0).execute('BEGIN IMMEDIATE')",
+         str(database)],
+        capture_output=True, text=True, timeout=60,
+    )  # fmt: skip
+    assert other.returncode != 0 and "locked" in other.stderr, other.stderr  # the lock survived
+    holder.execute("ROLLBACK")
+    holder.close()
