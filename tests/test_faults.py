@@ -1,7 +1,8 @@
 """A small run of the fault-injection suite (benchmarks/faults.py; `make benchmark-faults` runs
 the full one): real PostgreSQL, real Kannel, the fake Bot API, two gateway processes per channel.
 One SMS and one Telegram gateway are SIGKILLed (and started again) mid-run and PostgreSQL is
-restarted mid-run: every message is answered exactly once and none is lost."""
+restarted mid-run: none is lost, and a message is answered twice only when the kill fell between
+the provider taking its part and the database recording it (at most one per channel)."""
 
 from __future__ import annotations
 
@@ -32,7 +33,12 @@ def test_a_killed_gateway_and_a_postgres_restart_lose_nothing_and_answer_once(li
     assert [(r.channel, r.gateways) for r in rows] == [("sms", 2), ("telegram", 2)]
     for row in rows:
         assert row.messages >= 28, row
-        assert (row.once, row.twice, row.lost, row.dead) == (row.messages, 0, 0, 0), (row, f"details in {workdir}")
+        # Nothing lost, ever. At most one message answered twice per channel: the part a provider took
+        # in the instant its gateway was SIGKILLed, before the database recorded it, is sent again by
+        # the outbox - neither Telegram nor Kannel accepts an idempotency key, and the code chooses twice
+        # over lost (docs/reliability.md; CI hit it once in this run's telegram row).
+        assert row.lost == 0 and row.dead == 0, (row, f"details in {workdir}")
+        assert row.twice <= 1 and row.once + row.twice == row.messages, (row, f"details in {workdir}")
     notes = " ".join(rows[0].notes)
     assert "sms gateway SIGKILLed" in notes and "telegram gateway SIGKILLed" in notes and "PostgreSQL restarted" in notes
 
