@@ -618,12 +618,7 @@ class Handoff:
         if not delivery_ids:
             return True
         with self.engine.begin() as conn:
-            renewed = conn.execute(
-                outbox.update()
-                .where(outbox.c.id.in_(list(delivery_ids)), outbox.c.sent_at.is_(None), outbox.c.lease_until == held_until)
-                .values(lease_until=until)
-            ).rowcount
-        return renewed == len(delivery_ids)
+            return _renew_hold(conn, delivery_ids, held_until, until)
 
     def pending_deliveries(
         self,
@@ -694,12 +689,7 @@ class Handoff:
             if hold is None or not hold[0]:
                 return True
             ids, held_until, until = hold
-            renewed = conn.execute(
-                outbox.update()
-                .where(outbox.c.id.in_(list(ids)), outbox.c.sent_at.is_(None), outbox.c.lease_until == held_until)
-                .values(lease_until=until)
-            ).rowcount
-            return renewed == len(ids)
+            return _renew_hold(conn, ids, held_until, until)
 
     def mark_failed(self, delivery_id: int, error: str, final: bool = False) -> None:
         """One failed attempt; ``final`` (e.g. she opted out) means never try again - still recorded."""
@@ -726,3 +716,13 @@ class Handoff:
                 conn.execute(transcript.delete().where(transcript.c.escalation_id.in_(ids)))
             conn.execute(outbox.delete().where(outbox.c.user_key == user_key))
             conn.execute(escalations.delete().where(escalations.c.user_key == user_key))
+
+
+def _renew_hold(conn: sa.engine.Connection, ids: Sequence[int], held_until: float, until: float | None) -> bool:
+    """Renew a sender's lease on unsent outbox rows, only while it still holds them all."""
+    renewed = conn.execute(
+        outbox.update()
+        .where(outbox.c.id.in_(list(ids)), outbox.c.sent_at.is_(None), outbox.c.lease_until == held_until)
+        .values(lease_until=until)
+    ).rowcount
+    return renewed == len(ids)
