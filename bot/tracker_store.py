@@ -103,18 +103,23 @@ class SealedSQLTrackerStore(SQLTrackerStore):
     async def save(self, tracker: DialogueStateTracker) -> None:
         await self.stream_events(tracker)
         with self.session_scope() as session:
+            rows = []
             for event in self._additional_events(session, tracker):
                 data = event.as_dict()
-                session.add(
-                    self.SQLEvent(
-                        sender_id=tracker.sender_id,
-                        type_name=event.type_name,
-                        timestamp=data.get("timestamp"),
-                        intent_name=None,
-                        action_name=None,
-                        data=self._seal(data),
-                    )
+                rows.append(
+                    {
+                        "sender_id": tracker.sender_id,
+                        "type_name": event.type_name,
+                        "timestamp": data.get("timestamp"),
+                        "intent_name": None,
+                        "action_name": None,
+                        "data": self._seal(data),
+                    }
                 )
+            if rows:
+                # one multi-row INSERT (psycopg2: execute_values) instead of the ORM's INSERT ... RETURNING
+                # per event (a turn adds ~8): one round trip to PostgreSQL, ids still in event order
+                session.execute(sa.insert(self.SQLEvent.__table__), rows)
             session.commit()
         if tracker.sender_id in self._wanted:
             self._kept[tracker.sender_id] = tracker

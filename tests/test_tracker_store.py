@@ -178,3 +178,43 @@ def test_a_sqlite_file_store_keeps_its_connections(tmp_path: Path) -> None:
     assert isinstance(store.engine.pool, sa.pool.QueuePool)  # not a new connection per session
     asyncio.run(store.save(_tracker("pooled")))
     assert asyncio.run(store.retrieve("pooled")) is not None
+
+
+def test_a_turn_is_saved_in_one_insert_in_event_order(db_url: str) -> None:
+    """The events a save adds go in one multi-row INSERT (one round trip to PostgreSQL, not one per
+    event) and keep their order: ids ascend with the tracker's events, and the next turn appends."""
+
+    async def run() -> None:
+        store = _store(db_url, tracker_keys([PEPPER]))
+        inserts: list[str] = []
+
+        def seen(conn: object, cursor: object, statement: str, *rest: object) -> None:
+            if statement.lstrip().upper().startswith("INSERT"):
+                inserts.append(statement)
+
+        sa.event.listen(store.engine, "before_cursor_execute", seen)
+        tracker = _tracker("in-order")
+        for number in range(30):
+            tracker.update(BotUttered(f"line {number}"))
+        await store.save(tracker)
+        assert len(inserts) == 1
+        first = [e.as_dict() for e in tracker.events]
+        start = max(e.timestamp for e in tracker.events if isinstance(e, SessionStarted))
+        # the next turn, as Rasa runs it: the tracker of the latest session read back, two events added
+        stored = await store.retrieve("in-order")
+        assert stored is not None
+        assert [e.as_dict() for e in stored.events] == [e for e in first if e["timestamp"] >= start]
+        stored.update(UserUttered("and then?"))
+        stored.update(BotUttered("then this."))
+        await store.save(stored)
+        assert len(inserts) == 2
+        rows = _raw_rows(db_url)
+        assert [r["id"] for r in rows] == sorted(r["id"] for r in rows)
+        assert [store._open(r["data"]) for r in rows] == first + [e.as_dict() for e in list(stored.events)[-2:]]
+        assert [r["type_name"] for r in rows] == [e["event"] for e in first] + ["user", "bot"]
+        assert all(r["sender_id"] == "in-order" and r["intent_name"] is None and r["action_name"] is None for r in rows)
+        assert [r["timestamp"] for r in rows] == [store._open(r["data"])["timestamp"] for r in rows]
+        await store.save(stored)  # nothing new: nothing written
+        assert len(inserts) == 2 and len(_raw_rows(db_url)) == len(first) + 2
+
+    asyncio.run(run())
