@@ -147,3 +147,16 @@ def test_children_count_in_a_process_tree() -> None:
     finally:
         child.kill()
         child.wait()
+
+
+def test_a_gateway_db_bucket_needs_the_database_in_the_stack() -> None:
+    """The SMS inbox worker is the outer frame of the whole SMS path: waiting on Rasa under it is
+    HTTP, not the database; a query under it is the database."""
+    inbox = "_process_in_order (bot/delivery/inbox.py:80);process (bot/sms/gateway.py:150);handle (bot/pipeline.py:170)"
+    http = inbox + ";send (bot/rasa_client.py:60);post (httpx/_client.py:1800)"
+    query = inbox + ";active_for (bot/handoff.py:252);execute (sqlalchemy/engine/base.py:1300)"
+    assert tp.bucket_of(http) == "HTTP client (httpx)"
+    assert tp.bucket_of(query) == "gateway DB: handoff, inbox/outbox"
+    profile = "get (bot/profiles.py:51);execute (sqlalchemy/engine/base.py:1300);_exec (psycopg2/extras.py:1)"
+    assert tp.bucket_of(profile) == "gateway DB: profiles"
+    assert tp.bucket_of("_retrieve (bot/tracker_store.py:140);all (sqlalchemy/orm/query.py:2700)") == "tracker store: SQL"
