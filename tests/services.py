@@ -49,6 +49,9 @@ class Postgres:
     workdir: Path
     port: int = field(default_factory=free_port)
     process: subprocess.Popen[bytes] | None = None
+    # fsync=off for the tests (speed); durable=True keeps the server's defaults (fsync and
+    # synchronous commits on, as in production) for benchmarks that compare it with SQLite
+    durable: bool = False
 
     def url(self, database: str = "postgres") -> str:
         return f"postgresql://postgres@127.0.0.1:{self.port}/{database}"
@@ -68,10 +71,11 @@ class Postgres:
             check=True, capture_output=True,
         )  # fmt: skip
         log = (self.workdir / "postgres.log").open("ab")
+        durability = [] if self.durable else ["-c", "fsync=off"]
         self.process = subprocess.Popen(
             _as_postgres_user([
                 str(binaries / "postgres"), "-D", str(data), "-p", str(self.port), "-k", str(self.workdir),
-                "-c", "listen_addresses=127.0.0.1", "-c", "fsync=off", "-c", "max_connections=200",
+                "-c", "listen_addresses=127.0.0.1", *durability, "-c", "max_connections=200",
             ]),
             stdout=log, stderr=subprocess.STDOUT,
         )  # fmt: skip

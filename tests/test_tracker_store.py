@@ -178,3 +178,102 @@ def test_a_sqlite_file_store_keeps_its_connections(tmp_path: Path) -> None:
     assert isinstance(store.engine.pool, sa.pool.QueuePool)  # not a new connection per session
     asyncio.run(store.save(_tracker("pooled")))
     assert asyncio.run(store.retrieve("pooled")) is not None
+
+
+def test_a_turn_is_saved_in_one_insert_in_event_order(db_url: str) -> None:
+    """The events a save adds go in one multi-row INSERT (one round trip to PostgreSQL, not one per
+    event) and keep their order: ids ascend with the tracker's events, and the next turn appends."""
+
+    async def run() -> None:
+        store = _store(db_url, tracker_keys([PEPPER]))
+        inserts: list[str] = []
+
+        def seen(conn: object, cursor: object, statement: str, *rest: object) -> None:
+            if statement.lstrip().upper().startswith("INSERT"):
+                inserts.append(statement)
+
+        sa.event.listen(store.engine, "before_cursor_execute", seen)
+        tracker = _tracker("in-order")
+        for number in range(30):
+            tracker.update(BotUttered(f"line {number}"))
+        await store.save(tracker)
+        assert len(inserts) == 1
+        first = [e.as_dict() for e in tracker.events]
+        start = max(e.timestamp for e in tracker.events if isinstance(e, SessionStarted))
+        # the next turn, as Rasa runs it: the tracker of the latest session read back, two events added
+        stored = await store.retrieve("in-order")
+        assert stored is not None
+        assert [e.as_dict() for e in stored.events] == [e for e in first if e["timestamp"] >= start]
+        stored.update(UserUttered("and then?"))
+        stored.update(BotUttered("then this."))
+        await store.save(stored)
+        assert len(inserts) == 2
+        rows = _raw_rows(db_url)
+        assert [r["id"] for r in rows] == sorted(r["id"] for r in rows)
+        assert [store._open(r["data"]) for r in rows] == first + [e.as_dict() for e in list(stored.events)[-2:]]
+        assert [r["type_name"] for r in rows] == [e["event"] for e in first] + ["user", "bot"]
+        assert all(r["sender_id"] == "in-order" and r["intent_name"] is None and r["action_name"] is None for r in rows)
+        assert [r["timestamp"] for r in rows] == [store._open(r["data"])["timestamp"] for r in rows]
+        await store.save(stored)  # nothing new: nothing written
+        assert len(inserts) == 2 and len(_raw_rows(db_url)) == len(first) + 2
+
+    asyncio.run(run())
+
+
+def _insert_events(store: SealedSQLTrackerStore, rows: list[tuple[str, str, float]]) -> None:
+    """(sender, type_name, timestamp) rows, in this id order; the data does not matter here."""
+    with store.engine.begin() as conn:
+        conn.execute(
+            sa.insert(store.SQLEvent.__table__),
+            [{"sender_id": s, "type_name": t, "timestamp": ts, "data": "{}"} for s, t, ts in rows],
+        )
+
+
+def test_the_session_query_selects_what_rasas_does(db_url: str) -> None:
+    """Our session-start subquery (scalar, computed once) picks the same rows, in the same order,
+    as Rasa's own query: no session start, one, two (with events before, at and after the latest,
+    and a late-stored event older than it), other senders interleaved."""
+    from rasa.core.tracker_store import SQLTrackerStore
+
+    store = _store(db_url, tracker_keys([PEPPER]))
+    rows = [
+        ("none", "action", 10.0), ("none", "user", 11.0),
+        ("one", "action", 20.0), ("one", "session_started", 20.5), ("other", "session_started", 99.0),
+        ("one", "action", 21.0), ("one", "user", 22.0),
+        ("two", "action", 30.0), ("two", "session_started", 30.5), ("two", "user", 31.0), ("two", "bot", 32.0),
+        ("two", "action", 39.0), ("two", "session_started", 40.0), ("two", "slot", 40.0), ("two", "user", 41.0),
+        ("two", "bot", 35.0), ("other", "user", 100.0), ("two", "user", 42.0),
+    ]  # fmt: skip
+    _insert_events(store, rows)
+    with store.session_scope() as session:
+        for sender in ("none", "one", "two", "other", "nobody"):
+            for every_session in (False, True):
+                ours = store._event_query(session, sender, fetch_events_from_all_sessions=every_session)
+                rasas = SQLTrackerStore._event_query(store, session, sender, fetch_events_from_all_sessions=every_session)
+                assert [e.id for e in ours.all()] == [e.id for e in rasas.all()], (sender, every_session)
+                assert ours.count() == rasas.count()
+        since = [(e.type_name, e.timestamp) for e in store._event_query(session, "two", False).all()]
+        assert since == [("session_started", 40.0), ("slot", 40.0), ("user", 41.0), ("user", 42.0)]
+
+
+def test_postgresql_computes_the_session_start_once(db_url: str) -> None:
+    """On a young events table PostgreSQL ran Rasa's session-start join once per event row (a
+    quadratic read on every turn); ours is a scalar subquery: every plan node runs once."""
+    if not db_url.startswith("postgresql"):
+        pytest.skip("a PostgreSQL plan")
+    store = _store(db_url, tracker_keys([PEPPER]))
+    _insert_events(
+        store,
+        [("long", "session_started" if i == 1 else "bot", 1000.0 + i) for i in range(300)]
+        + [(f"u{n}", "bot", 5000.0 + n) for n in range(30)],
+    )
+    with store.session_scope() as session:
+        for query in (
+            store._event_query(session, "long", False).with_entities(store.SQLEvent.data),
+            store._event_query(session, "long", False),
+        ):
+            sql = str(query.statement.compile(dialect=store.engine.dialect, compile_kwargs={"literal_binds": True}))
+            plan = [row[0] for row in session.execute(sa.text("EXPLAIN ANALYZE " + sql))]
+            loops = [int(part.split(")")[0]) for line in plan for part in line.split("loops=")[1:]]
+            assert loops and set(loops) == {1}, "\n".join(plan)
+        assert store._event_query(session, "long", False).count() == 299
