@@ -4,6 +4,7 @@ texts each user sends, and the tables it prints. No server is started here."""
 from __future__ import annotations
 
 import argparse
+import asyncio
 import os
 import subprocess
 import sys
@@ -160,3 +161,27 @@ def test_a_gateway_db_bucket_needs_the_database_in_the_stack() -> None:
     profile = "get (bot/profiles.py:51);execute (sqlalchemy/engine/base.py:1300);_exec (psycopg2/extras.py:1)"
     assert tp.bucket_of(profile) == "gateway DB: profiles"
     assert tp.bucket_of("_retrieve (bot/tracker_store.py:140);all (sqlalchemy/orm/query.py:2700)") == "tracker store: SQL"
+
+
+def test_the_telegram_hooks_are_methods_of_the_shipped_channel() -> None:
+    """The harness times a Telegram turn by wrapping these methods; one renamed in the channel
+    (as `_send_turn` once was) left every Telegram cell waiting for turns that never ended."""
+    from bot.channels.telegram import TelegramBot
+
+    timed = tp.timed_telegram_bot(TelegramBot, {}, {})
+    for name in tp.TELEGRAM_HOOKS:
+        assert callable(vars(TelegramBot).get(name)), name
+        assert name in vars(timed)
+    assert {n for n in vars(timed) if not n.startswith("__")} == set(tp.TELEGRAM_HOOKS)
+
+
+def test_recorded_turns_are_kept_per_chat() -> None:
+    class FakePipeline:
+        async def handle(self, channel: str, user_id: str, raw: str) -> str:
+            return f"turn of {user_id}: {raw}"
+
+    turns: dict[int, object] = {}
+    pipeline = FakePipeline()
+    tp.record_turns(pipeline, turns)
+    assert asyncio.run(pipeline.handle("telegram", "10001", "hi")) == "turn of 10001: hi"
+    assert turns == {10001: "turn of 10001: hi"}
