@@ -152,6 +152,8 @@ class GatewayInput(InputChannel):
         while hasattr(store, "_tracker_store"):  # unwrap Rasa's Awaitable/FailSafe wrappers
             store = store._tracker_store
         async with agent.lock_store.lock(sender):
+            if hasattr(store, "forget"):  # her tracker kept in memory between turns
+                store.forget(sender)
             if isinstance(store, SQLTrackerStore):
                 with store.session_scope() as session:
                     deleted = session.query(store.SQLEvent).filter(store.SQLEvent.sender_id == sender).delete()
@@ -176,6 +178,9 @@ class GatewayInput(InputChannel):
         while hasattr(store, "_tracker_store"):  # unwrap Rasa's Awaitable/FailSafe wrappers
             store = store._tracker_store
         async with agent.lock_store.lock(old), agent.lock_store.lock(new):
+            if hasattr(store, "forget"):
+                store.forget(old)
+                store.forget(new)
             if isinstance(store, SQLTrackerStore):
                 with store.session_scope() as session:
                     events = session.query(store.SQLEvent)

@@ -277,3 +277,134 @@ def test_postgresql_computes_the_session_start_once(db_url: str) -> None:
             loops = [int(part.split(")")[0]) for line in plan for part in line.split("loops=")[1:]]
             assert loops and set(loops) == {1}, "\n".join(plan)
         assert store._event_query(session, "long", False).count() == 299
+
+
+# -- her tracker kept in memory between turns (issue 18: 58% of Rasa's CPU at turn 30) ---------
+def _rows_of(store: SealedSQLTrackerStore, sender: str) -> list[dict]:
+    tracker = asyncio.run(store.retrieve(sender))
+    store.forget(sender)  # a look from the test is not a turn
+    return [] if tracker is None else [e.as_dict() for e in tracker.events]
+
+
+def _turn(store: SealedSQLTrackerStore, sender: str, text: str) -> DialogueStateTracker:
+    """One turn as Rasa's processor does it: read (or create), add events, save."""
+    tracker = asyncio.run(store.get_or_create_tracker(sender))
+    for event in (UserUttered(text), ActionExecuted("action_answer"), BotUttered(f"answer to {text}")):
+        tracker.update(event)
+    asyncio.run(store.save(tracker))
+    return tracker
+
+
+def _fresh(db_url: str) -> SealedSQLTrackerStore:
+    return SealedSQLTrackerStore(
+        domain=Domain.empty(),
+        dialect=db_url.split(":", 1)[0].split("+", 1)[0],
+        host=db_url,
+        keys=tracker_keys([PEPPER]),
+        cache_size=0,
+    )
+
+
+def test_a_kept_tracker_is_what_the_database_gives(db_url: str) -> None:
+    store = _store(db_url, tracker_keys([PEPPER]))
+    database = _fresh(db_url)
+    asyncio.run(store.save(_tracker("k1")))  # a new conversation: not handed out by the store, not kept
+    assert store.cached_senders() == []
+    saved = _turn(store, "k1", "turn two")  # read from the database, then kept
+    assert store.cached_senders() == ["k1"]
+    for n in range(3, 8):
+        tracker = _turn(store, "k1", f"turn {n}")
+        assert tracker is saved  # handed back from memory: no read, no replay
+        assert [e.as_dict() for e in tracker.events] == _rows_of(database, "k1")
+        saved = tracker
+    assert len(_raw_rows(db_url)) == 7 + 6 * 3
+
+
+def test_another_server_or_an_erasure_sends_the_read_to_the_database(db_url: str) -> None:
+    store = _store(db_url, tracker_keys([PEPPER]))
+    other = _fresh(db_url)  # another Rasa server sharing the database
+    asyncio.run(store.save(_tracker("k2")))
+    _turn(store, "k2", "mine")
+    _turn(other, "k2", "through the other server")
+    tracker = _turn(store, "k2", "mine again")
+    assert [e.text for e in tracker.events if isinstance(e, UserUttered)][-2:] == ["through the other server", "mine again"]
+    assert [e.as_dict() for e in tracker.events] == _rows_of(other, "k2")
+    # erased by another process (the gateway's retention, an operator): nothing comes back from memory
+    assert store.cached_senders() == ["k2"]
+    engine = sa.create_engine(db_url)
+    with engine.begin() as conn:
+        conn.execute(sa.text("DELETE FROM events WHERE sender_id = 'k2'"))
+    engine.dispose()
+    assert asyncio.run(store.retrieve("k2")) is None
+
+
+def test_a_turn_that_never_saves_leaves_nothing_behind(db_url: str) -> None:
+    store = _store(db_url, tracker_keys([PEPPER]))
+    asyncio.run(store.save(_tracker("k3")))
+    _turn(store, "k3", "saved")
+    lent = asyncio.run(store.retrieve("k3"))
+    assert lent is not None
+    lent.update(UserUttered("never saved: the turn failed"))
+    again = asyncio.run(store.retrieve("k3"))
+    assert again is not lent
+    assert [e.text for e in again.events if isinstance(e, UserUttered)][-1] == "saved"
+
+
+def test_a_turn_another_server_wrote_during_is_not_kept(db_url: str) -> None:
+    store = _store(db_url, tracker_keys([PEPPER]))
+    asyncio.run(store.save(_tracker("k4")))
+    _turn(store, "k4", "first")
+    lent = asyncio.run(store.retrieve("k4"))
+    _turn(_fresh(db_url), "k4", "meanwhile elsewhere")
+    lent.update(UserUttered("mine"))
+    asyncio.run(store.save(lent))
+    assert store.cached_senders() == []
+
+
+def test_a_new_session_is_read_from_the_database(db_url: str) -> None:
+    store = _store(db_url, tracker_keys([PEPPER]))
+    asyncio.run(store.save(_tracker("k5")))
+    _turn(store, "k5", "old session")
+    tracker = asyncio.run(store.retrieve("k5"))
+    for event in (ActionExecuted("action_session_start"), SessionStarted(), ActionExecuted("action_listen")):
+        tracker.update(event)
+    asyncio.run(store.save(tracker))
+    assert store.cached_senders() == []  # the database's read starts at the new session; memory would not
+
+
+def test_kept_trackers_are_bounded_in_number_and_time(db_url: str) -> None:
+    now = [1000.0]
+    store = SealedSQLTrackerStore(
+        domain=Domain.empty(),
+        dialect=db_url.split(":", 1)[0].split("+", 1)[0],
+        host=db_url,
+        keys=tracker_keys([PEPPER]),
+        cache_size=2,
+        cache_seconds=60,
+        clock=lambda: now[0],
+    )
+    for sender in ("a", "b", "c"):
+        asyncio.run(store.save(_tracker(sender)))
+        _turn(store, sender, "hello")
+    assert store.cached_senders() == ["b", "c"]
+    now[0] += 61
+    assert store.cached_senders() == []  # her words do not stay in memory after she has gone
+
+
+def test_forget_and_a_new_model_drop_what_is_kept(db_url: str) -> None:
+    store = _store(db_url, tracker_keys([PEPPER]))
+    asyncio.run(store.save(_tracker("k6")))
+    saved = _turn(store, "k6", "hello")
+    store.forget("k6")
+    assert store.cached_senders() == []
+    saved = _turn(store, "k6", "hello again")
+    store.domain = Domain.empty()  # a model loaded at runtime: trackers are rebuilt with its slots
+    assert asyncio.run(store.retrieve("k6")) is not saved
+
+
+def test_every_session_is_always_read_from_the_database(db_url: str) -> None:
+    store = _store(db_url, tracker_keys([PEPPER]))
+    asyncio.run(store.save(_tracker("k7")))
+    saved = _turn(store, "k7", "hello")
+    full = asyncio.run(store.retrieve_full_tracker("k7"))
+    assert full is not saved and store.cached_senders() == ["k7"]
