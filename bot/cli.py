@@ -21,6 +21,7 @@ from bot.desk import notify_overdue
 from bot.handoff import Delivery, Handoff
 from bot.hours import DutyHours
 from bot.langid import LanguageIdentifier
+from bot.offer.semantic import FlagScorer
 from bot.pipeline import Pipeline, Turn
 from bot.profiles import ProfileStore
 from bot.rasa_client import RasaClient
@@ -56,12 +57,23 @@ async def open_pipeline(settings: Settings, variant: str | None = None) -> Async
         variant=variant,
         assessor=open_assessor(settings, screener),
         previous_peppers=previous,
+        offer_scorer=open_offer_scorer(settings),
     )
     try:
         yield pipeline
     finally:
         await rasa.close()
         engine.dispose()
+
+
+def open_offer_scorer(settings: Settings) -> FlagScorer | None:
+    """The offer check's semantic flag layer (trained now if its data changed), or None: patterns only."""
+    if not settings.semantic:
+        return None
+    settings.limit_encoder_threads()
+    from bot.offer.semantic import load_scorer
+
+    return load_scorer(settings.models_dir, settings.data_dir)
 
 
 def open_assessor(settings: Settings, screener: Screener) -> RiskAssessor:

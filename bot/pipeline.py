@@ -25,6 +25,7 @@ from bot.langid import LanguageIdentifier
 from bot.locks import KeyedLocks
 from bot.offer import OfferReport, analyse
 from bot.offer.ocr import ImageRejected, read_image, shorten
+from bot.offer.semantic import FlagScorer
 from bot.profiles import Profile, ProfileStore, user_key
 from bot.rasa_client import RasaClient, RasaUnavailable
 from bot.rekey import rename_user
@@ -119,6 +120,7 @@ class Pipeline:
         variant: str | None = None,
         assessor: RiskAssessor | None = None,
         previous_peppers: Sequence[str] = (),
+        offer_scorer: FlagScorer | None = None,
     ) -> None:
         self.catalog = catalog
         self.variant = variant  # "sms": short renderings here and in the actions (message metadata)
@@ -133,6 +135,8 @@ class Pipeline:
         self.screener = screener
         # the lexicon alone unless a semantic model is given (bot.risk.decision.load_assessor)
         self.assessor = assessor or RiskAssessor(screener)
+        # the offer check's semantic flag layer beside its patterns (bot/offer/semantic.py); None: patterns only
+        self.offer_scorer = offer_scorer
         self.handoff = handoff
         self.pending_erasures = PendingErasures(handoff.engine, handoff.clock)
         self.hours = hours or DutyHours()
@@ -191,7 +195,7 @@ class Pipeline:
         if not text or text.startswith("/"):
             return None
         try:
-            report = analyse(text, language, profile.country, under_18=profile.under_18)
+            report = analyse(text, language, profile.country, under_18=profile.under_18, scorer=self.offer_scorer)
         except Exception as error:  # noqa: BLE001
             log.error("offer analyser failed (%s)", type(error).__name__)
             return None
@@ -530,7 +534,7 @@ class Pipeline:
         words = waiting[0]
         flags = ""
         try:  # the offer check's flag ids help the counsellor; never allowed to stop the words
-            found = analyse(words, language, profile.country, under_18=profile.under_18).flags
+            found = analyse(words, language, profile.country, under_18=profile.under_18, scorer=self.offer_scorer).flags
             flags = f"; offer check: {', '.join(found)}" if found else ""
         except Exception as error:  # noqa: BLE001
             log.error("offer analyser failed (%s)", type(error).__name__)

@@ -63,12 +63,14 @@ def ensure_model(settings: Settings, force: bool = False) -> Path:
     """Train the models unless ones for the current training data exist: the semantic risk
     model (the gateway's) and the Rasa model (whose featurizer shares its embedding cache)."""
     if settings.semantic:
+        from bot.offer.semantic import ensure_flag_model
         from bot.risk.decision import Thresholds
         from bot.semantic.train import ensure_semantic_model
 
         enabled, encoder, _ = Thresholds.from_data(settings.data_dir)
         if enabled:
             ensure_semantic_model(settings.models_dir, settings.data_dir, encoder, force=force)
+        ensure_flag_model(settings.models_dir, settings.data_dir, force=force)
     target = model_path(settings)
     if target.exists() and not force:
         return target

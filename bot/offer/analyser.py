@@ -14,11 +14,12 @@ in Thai text). Everything is compiled once per data directory; ``analyse`` does 
 from __future__ import annotations
 
 import functools
+import logging
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import yaml
 
@@ -28,8 +29,13 @@ from bot.risk.fold import fold
 from bot.risk.screener import Phrase, Screener
 from bot.text import normalize
 
+if TYPE_CHECKING:
+    from bot.offer.semantic import FlagScorer
+
+log = logging.getLogger(__name__)
+
 DATA = Path(__file__).resolve().parents[2] / "data"
-NOT_LANGUAGES = ("flags", "wages")
+NOT_LANGUAGES = ("flags", "wages", "semantic")
 MAX_CHARS = 10_000  # an offer, a chat excerpt or a screenshot's text; longer input is cut (and the report says so)
 FACT_GROUPS = ("channel", "job", "place", "visa", "document", "travel")
 FACT_LISTS = ("offer", "contact", "away", "night", "pay_promise", "alternative")
@@ -174,10 +180,16 @@ class Analyser:
 
     # -- analysing -------------------------------------------------------------------------------
     def analyse(
-        self, text: str, language: str | None, country: str | None, age: int | None = None, under_18: bool | None = None
+        self,
+        text: str,
+        language: str | None,
+        country: str | None,
+        age: int | None = None,
+        under_18: bool | None = None,
+        scorer: FlagScorer | None = None,
     ) -> OfferReport:
         """``age`` / ``under_18``: from her profile, used when the text states no age (an age band is all the
-        profile keeps)."""
+        profile keeps). ``scorer``: the semantic flag layer (bot/offer/semantic.py), or the patterns alone."""
         clean = normalize(text or "", limit=MAX_CHARS)
         notes: list[str] = []
         if clean.truncated:
@@ -194,6 +206,9 @@ class Analyser:
             found.setdefault(category, []).append((rule_severity, triggers))
         facts = self._facts(clean.text, found, home, age, under_18)
         flag_hits = {k.split(":", 1)[1]: v for k, v in found.items() if k.startswith("flag:")}
+        semantic = self._semantic(clean.text, scorer, flag_hits)
+        for flag_id in semantic:
+            flag_hits.setdefault(flag_id, [])
         is_offer = bool(
             facts.jobs
             or "offer" in found
@@ -204,6 +219,8 @@ class Analyser:
         )
         evidence: dict[str, list[str]] = {}
         severity: dict[str, str] = {}
+        for flag_id, probability in semantic.items():
+            evidence.setdefault(flag_id, []).append(f"semantic {probability:.2f}")
         for flag_id, rules in flag_hits.items():
             for rule_severity, triggers in rules:
                 evidence.setdefault(flag_id, []).append(" + ".join(triggers))
@@ -223,6 +240,18 @@ class Analyser:
             is_offer=is_offer,
             truncated=clean.truncated,
         )
+
+    @staticmethod
+    def _semantic(text: str, scorer: FlagScorer | None, flag_hits: Mapping[str, object]) -> dict[str, float]:
+        """Flags the semantic layer finds that the patterns did not (never allowed to cost her the reply: the
+        patterns' report stands when the encoder fails)."""
+        if scorer is None:
+            return {}
+        try:
+            return {f: p for f, p in scorer.found(text).items() if f not in flag_hits}
+        except Exception as error:  # noqa: BLE001
+            log.error("offer flag model failed (%s); patterns only", type(error).__name__)
+            return {}
 
     def _facts(
         self,
@@ -400,7 +429,8 @@ def analyse(
     *,
     under_18: bool | None = None,
     data_dir: Path | None = None,
+    scorer: FlagScorer | None = None,
 ) -> OfferReport:
     """Facts and red flags of the offer in ``text``; ``age`` or ``under_18`` (from her profile) is used when the text
     gives no age."""
-    return load_analyser(data_dir).analyse(text, language, country, age, under_18)
+    return load_analyser(data_dir).analyse(text, language, country, age, under_18, scorer)

