@@ -3,6 +3,10 @@
     python -m benchmarks.offer_eval            # or: make eval-offer
     python -m benchmarks.offer_eval --images 5 # screenshots per language (default 6)
     python -m benchmarks.offer_eval --set dev  # the development set (tuned on: a regression floor, text only)
+    python -m benchmarks.offer_eval --patterns-only  # without the semantic flag layer
+
+Text tables give the patterns alone and patterns + the semantic flag layer (bot/offer/semantic.py) side by side, and
+how many ordinary messages (tests/data/nlu_heldout, intents that are not about an offer) would be shown findings.
 
 Text: per-flag and per-language precision/recall of `bot.offer.analyse` against the labels of
 tests/data/offers/<lang>.yml (written blind from the label definitions; never tune patterns on it).
@@ -21,10 +25,11 @@ import regex
 import yaml
 
 from benchmarks.offer_images import drawable, render
-from bot.config import ROOT
+from bot.config import ROOT, Settings
 from bot.evaluation import percentile
 from bot.offer import FLAG_IDS, analyse
 from bot.offer.ocr import ImageRejected, available, read_image
+from bot.offer.semantic import FlagScorer, load_scorer
 
 LANGUAGES = ("en", "th", "my", "km", "vi", "id", "tl", "zh", "ru", "uk", "ro")
 _SKIP = regex.compile(r"[\s\p{P}\p{S}]")  # spaces and punctuation are not counted in character accuracy
@@ -37,14 +42,14 @@ def load(language: str, which: str = "blind") -> list[dict]:
     return yaml.safe_load((ROOT / SETS[which] / f"{language}.yml").read_text(encoding="utf-8"))["items"]
 
 
-def scores(which: str = "blind") -> tuple[dict[str, Counter], dict[str, Counter]]:
+def scores(which: str = "blind", scorer: FlagScorer | None = None) -> tuple[dict[str, Counter], dict[str, Counter]]:
     """tp/fp/fn per flag and per language (plus items / exact per language) of the analyser on a set."""
     per_flag: dict[str, Counter] = {f: Counter() for f in FLAG_IDS}
     per_language: dict[str, Counter] = {}
     for language in LANGUAGES:
         counts = per_language.setdefault(language, Counter())
         for item in load(language, which):
-            found = set(analyse(item["text"], language, None).flags)
+            found = set(analyse(item["text"], language, None, scorer=scorer).flags)
             truth = set(item.get("flags") or [])
             for flag in FLAG_IDS:
                 for counter in (per_flag[flag], counts):
@@ -81,31 +86,71 @@ def pr(c: Counter) -> str:
     return f"{ratio(c['tp'], c['tp'] + c['fp'])} | {ratio(c['tp'], c['tp'] + c['fn'])}"
 
 
-def text_tables(which: str = "blind") -> list[float]:
+NOT_ABOUT_OFFERS = {"job_offer", "modelling_offer", "marriage_offer", "online_relationship", "danger"}
+
+
+def ordinary_messages(language: str) -> list[str]:
+    """Held-out NLU examples of intents that are not about an offer (greetings, the law, life skills, ...)."""
+    path = ROOT / "tests" / "data" / "nlu_heldout" / f"{language}.yml"
+    if not path.exists():
+        return []
+    texts = []
+    for block in yaml.safe_load(path.read_text(encoding="utf-8")).get("nlu") or []:
+        if block.get("intent") and block["intent"] not in NOT_ABOUT_OFFERS:
+            texts += [line[2:].strip() for line in str(block.get("examples") or "").splitlines() if line.strip()]
+    return texts
+
+
+def shown_findings(language: str, scorer: FlagScorer | None) -> int:
+    """How many ordinary messages would be shown offer findings (an offer with flags)."""
+    shown = 0
+    for text in ordinary_messages(language):
+        report = analyse(text, language, None, scorer=scorer)
+        shown += report.is_offer and bool(report.flags)
+    return shown
+
+
+def text_tables(which: str = "blind", scorer: FlagScorer | None = None) -> list[float]:
     seconds: list[float] = []
     for language in LANGUAGES:  # latency: the analyser per text of the set
         for item in load(language, which):
             start = time.perf_counter()
-            analyse(item["text"], language, None)
+            analyse(item["text"], language, None, scorer=scorer)
             seconds.append(time.perf_counter() - start)
-    per_flag, per_language = scores(which)
+    modes = {"patterns": scores(which)}
+    if scorer is not None:
+        modes["patterns + semantic"] = scores(which, scorer)
+    heads = " | ".join(f"{m} P | {m} R" for m in modes)
+    rule = "|".join(["---:"] * (2 * len(modes)))
     print(f"\n### Text ({which} set): per flag (all languages)\n")
-    print("| flag | labelled | found | precision | recall |")
-    print("|---|---:|---:|---:|---:|")
-    total: Counter = Counter()
-    for flag, c in per_flag.items():
-        total.update(c)
-        print(f"| {flag} | {c['tp'] + c['fn']} | {c['tp'] + c['fp']} | {pr(c)} |")
-    print(f"| **all (micro)** | {total['tp'] + total['fn']} | {total['tp'] + total['fp']} | {pr(total)} |")
+    print(f"| flag | labelled | {heads} |")
+    print(f"|---|---:|{rule}|")
+    totals: dict[str, Counter] = {m: Counter() for m in modes}
+    for flag in FLAG_IDS:
+        cells = []
+        for mode, (per_flag, _) in modes.items():
+            totals[mode].update(per_flag[flag])
+            cells.append(pr(per_flag[flag]))
+        c = next(iter(modes.values()))[0][flag]
+        print(f"| {flag} | {c['tp'] + c['fn']} | {' | '.join(cells)} |")
+    first = next(iter(totals.values()))
+    print(f"| **all (micro)** | {first['tp'] + first['fn']} | {' | '.join(pr(t) for t in totals.values())} |")
     print(f"\n### Text ({which} set): per language (micro over flags)\n")
-    print("| language | offers | precision | recall | all flags exact |")
-    print("|---|---:|---:|---:|---:|")
-    for language, c in per_language.items():
-        print(f"| {language} | {c['items']} | {pr(c)} | {ratio(c['exact'], c['items'])} |")
+    exact = " | ".join(f"{m} exact" for m in modes)
+    print(f"| language | offers | {heads} | {exact} | ordinary messages | shown findings: {' / '.join(modes)} |")
+    print(f"|---|---:|{rule}|{'|'.join(['---:'] * len(modes))}|---:|---:|")
+    for language in LANGUAGES:
+        counts = [per_language[language] for _, per_language in modes.values()]
+        shown = " / ".join(str(shown_findings(language, scorer if m != "patterns" else None)) for m in modes)
+        print(
+            f"| {language} | {counts[0]['items']} | {' | '.join(pr(c) for c in counts)} | "
+            f"{' | '.join(ratio(c['exact'], c['items']) for c in counts)} | {len(ordinary_messages(language))} | {shown} |",
+            flush=True,
+        )
     return seconds
 
 
-def image_tables(per_language: int) -> list[float]:
+def image_tables(per_language: int, scorer: FlagScorer | None = None) -> list[float]:
     seconds: list[float] = []
     print(f"\n### Screenshots ({per_language} per language, offers with flags first): OCR and flags\n")
     print("| language | images | char accuracy clean | char accuracy degraded | flags = text flags, clean | "
@@ -118,7 +163,7 @@ def image_tables(per_language: int) -> list[float]:
         same: dict[bool, int] = {False: 0, True: 0}
         for n, item in enumerate(chosen):
             text = item["text"]
-            from_text = analyse(text, language, None).flags
+            from_text = analyse(text, language, None, scorer=scorer).flags
             for degrade in (False, True):
                 image = render(text, language, degrade=degrade, seed=n)
                 start = time.perf_counter()
@@ -129,7 +174,7 @@ def image_tables(per_language: int) -> list[float]:
                 if degrade:
                     seconds.append(time.perf_counter() - start)
                 accuracy[degrade].append(char_accuracy(drawable(text), read))
-                same[degrade] += analyse(read, language, None).flags == from_text
+                same[degrade] += analyse(read, language, None, scorer=scorer).flags == from_text
         k = len(chosen)
         print(f"| {language} | {k} | {sum(accuracy[False]) / k:.3f} | {sum(accuracy[True]) / k:.3f} | "
               f"{same[False]}/{k} | {same[True]}/{k} |", flush=True)  # fmt: skip
@@ -142,13 +187,17 @@ def main() -> None:
     parser.add_argument(
         "--set", choices=sorted(SETS), default="blind", help="blind (measure only) or dev (tuned on; text only)"
     )
+    parser.add_argument("--patterns-only", action="store_true", help="without the semantic flag layer")
     args = parser.parse_args()
-    text_seconds = text_tables(args.set)
-    image_seconds = image_tables(args.images) if args.images and available() and args.set == "blind" else []
+    scorer = None if args.patterns_only else load_scorer(Settings().models_dir, Settings().data_dir)
+    print(f"semantic flag layer: {'off' if scorer is None else ', '.join(scorer.model.flags)}")
+    text_seconds = text_tables(args.set, scorer)
+    image_seconds = image_tables(args.images, scorer) if args.images and available() and args.set == "blind" else []
     print("\n### Latency\n")
     print("| step | n | p50 | p95 |")
     print("|---|---:|---:|---:|")
-    print(f"| analyser, per text | {len(text_seconds)} | {percentile(text_seconds, 50) * 1000:.2f} ms | "
+    label = "analyser + semantic" if scorer is not None else "analyser"
+    print(f"| {label}, per text | {len(text_seconds)} | {percentile(text_seconds, 50) * 1000:.2f} ms | "
           f"{percentile(text_seconds, 95) * 1000:.2f} ms |")  # fmt: skip
     if image_seconds:
         print(f"| OCR, per degraded image | {len(image_seconds)} | {percentile(image_seconds, 50):.2f} s | "
