@@ -206,17 +206,20 @@ class Analyser:
             found.setdefault(category, []).append((rule_severity, triggers))
         facts = self._facts(clean.text, found, home, age, under_18)
         flag_hits = {k.split(":", 1)[1]: v for k, v in found.items() if k.startswith("flag:")}
-        semantic = self._semantic(clean.text, scorer, flag_hits)
-        for flag_id in semantic:
-            flag_hits.setdefault(flag_id, [])
-        is_offer = bool(
+        offer_words = bool(
             facts.jobs
             or "offer" in found
-            or any(f not in WEAK_ALONE for f in flag_hits)
-            or len(flag_hits) >= 2
             or any(a.currency or a.period for a in facts.amounts)
             or facts.pay_promise
         )
+        semantic = self._semantic(clean.text, scorer, flag_hits)
+        if len(semantic) < 2 and not (offer_words or flag_hits):
+            # the context gate: one flag from the model alone, in a message with no job, pay, offer words or
+            # pattern flag, is more often ordinary chat ("send me a selfie", "keep it between us") than an offer
+            semantic = {}
+        for flag_id in semantic:
+            flag_hits.setdefault(flag_id, [])
+        is_offer = offer_words or bool(any(f not in WEAK_ALONE for f in flag_hits) or len(flag_hits) >= 2)
         evidence: dict[str, list[str]] = {}
         severity: dict[str, str] = {}
         for flag_id, probability in semantic.items():
