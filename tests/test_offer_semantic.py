@@ -128,14 +128,25 @@ def test_an_online_partner_found_by_the_model_is_not_a_recruiter_paying_travel()
     assert set(both.flags) - {"online_partner_ticket"} <= set(patterns.flags)
 
 
-def test_weak_model_flags_alone_do_not_make_an_offer() -> None:
+def test_one_model_flag_alone_in_ordinary_chat_is_not_a_finding() -> None:
+    """The context gate: no job, pay, offer words or pattern flag, and only one flag from the model."""
     report = analyse("she always says shh when my sister comes", "en", None, scorer=FlagScorer(model(), FakeEncoder()))
-    assert report.flags == ("pressure_secrecy",) and not report.is_offer
+    assert report.flags == () and not report.is_offer
 
 
-def test_a_strong_model_flag_makes_an_offer() -> None:
-    report = analyse("he says he will send a ticket to come", "en", None, scorer=FlagScorer(model(), FakeEncoder()))
+def test_one_model_flag_with_an_offer_around_it_is_a_finding() -> None:
+    report = analyse("a job in a restaurant in Bangkok, she says shh", "en", None, scorer=FlagScorer(model(), FakeEncoder()))
+    assert "pressure_secrecy" in report.flags and report.is_offer
+
+
+def test_an_online_partner_s_ticket_needs_no_job_words() -> None:
+    report = analyse("he will send a ticket so we meet", "en", None, scorer=FlagScorer(model(), FakeEncoder()))
     assert report.flags == ("online_partner_ticket",) and report.is_offer
+
+
+def test_two_model_flags_make_an_offer_without_other_words() -> None:
+    report = analyse("he says shh and he will send a ticket", "en", None, scorer=FlagScorer(model(), FakeEncoder()))
+    assert set(report.flags) == {"pressure_secrecy", "online_partner_ticket"} and report.is_offer
 
 
 def test_a_failing_encoder_leaves_the_patterns_report(caplog: pytest.LogCaptureFixture) -> None:

