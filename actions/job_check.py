@@ -54,18 +54,28 @@ def her_offer(tracker: Tracker, language: str) -> OfferReport | None:
     profile's age band (gateway metadata) counts when she states no age. None when she wrote nothing."""
     from bot.offer import analyse
 
-    texts = [
-        str(e.get("text") or "")
+    events = [
+        e
         for e in tracker.events
         if e.get("event") == "user"
         and not str(e.get("text") or "").startswith("/")
         and ((e.get("parse_data") or {}).get("intent") or {}).get("name") not in YES_NO
     ][-RECENT_MESSAGES:]
-    if not texts:
+    if not events:
         return None
     band = (tracker.latest_message.get("metadata") or {}).get("under_18")
     under_18 = band if isinstance(band, bool) else None
-    return analyse("\n".join(texts), language, country_of(tracker), under_18=under_18)
+    report = analyse("\n".join(str(e.get("text") or "") for e in events), language, country_of(tracker), under_18=under_18)
+    return with_gateway_flags(report, events)
+
+
+def with_gateway_flags(report: OfferReport, events: List[Dict[str, Any]]) -> OfferReport:
+    """Adds the flags the gateway's analyser (patterns + the semantic layer, bot/offer/semantic.py) found in these
+    messages, sent as metadata ``offer_flags`` (ids only): the action server runs the patterns alone."""
+    from bot.offer import merge_flags
+
+    sent = [f for e in events for f in ((e.get("metadata") or {}).get("offer_flags") or []) if isinstance(f, str)]
+    return merge_flags(report, sent)
 
 
 def prefilled(tracker: Tracker, language: str) -> List[SlotSet]:

@@ -314,12 +314,12 @@ class Pipeline:
         if not clean.has_letters:  # emoji, digits or symbols only
             self.profiles.save(profile)
             return self._local(profile, "out_of_scope", self.render.answer("nlu_fallback", language, None))
-        turn = await self._ask_rasa(
-            profile,
-            clean.text,
-            {"danger_urgent_at": self.nlu_danger_urgent, "danger_vetoed": sure_harmless},
-            self._shared_vector(clean.text),
-        )
+        extra: dict[str, Any] = {"danger_urgent_at": self.nlu_danger_urgent, "danger_vetoed": sure_harmless}
+        if offer is not None and offer.flags:
+            # the job check reads her recent messages' flags from here (actions/job_check.py), so that the
+            # semantic layer's flags count there too without a second encoder in the action server (ids only)
+            extra["offer_flags"] = list(offer.flags)
+        turn = await self._ask_rasa(profile, clean.text, extra, self._shared_vector(clean.text))
         turn.language_switched = switched
         risk = assessment.as_risk()
         if turn.intent == "danger" and RASA_UNAVAILABLE not in turn.notes:

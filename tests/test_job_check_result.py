@@ -165,3 +165,27 @@ def test_the_profile_age_band_adds_the_child_block_when_she_states_no_age(catalo
     assert any(t.startswith(catalog.text("offer_minor_advice", "en")) for t in with_band)
     assert "1387" in "\n".join(with_band)  # Childline Thailand, from the facts
     assert not any(t.startswith(catalog.text("offer_minor_advice", "en")) for t in without)
+
+
+def test_flags_the_gateway_found_count_in_the_check(catalog: Catalog) -> None:
+    """The gateway's semantic layer found secrecy in words the patterns do not know; it sent the id as metadata
+    (offer_flags): the check prefills question 6 and does not list what it asked."""
+    from actions.job_check import prefilled
+
+    said = "a job in a restaurant in Bangkok, and she says shh about it"
+    t = _tracker("en", [said], "TH")
+    t.events[0]["metadata"] = {"offer_flags": ["pressure_secrecy", "not_a_flag"]}
+    t.slots["job_too_good"] = None
+    assert [e for e in prefilled(t, "en") if e["name"] == "job_too_good"][0]["value"] is True
+    t.events[0]["metadata"] = {}
+    assert not [e for e in prefilled(t, "en") if e["name"] == "job_too_good"]
+
+
+def test_merge_flags_adds_missing_findings_in_order() -> None:
+    from bot.offer import analyse, merge_flags
+
+    report = analyse("a woman on facebook offers me a job in Bangkok", "en", "TH")
+    merged = merge_flags(report, ["pressure_secrecy", "upfront_fee_or_debt", "stranger_recruiter", "bogus"])
+    assert merged.flags == ("upfront_fee_or_debt", "stranger_recruiter", "pressure_secrecy")
+    assert merged.finding("pressure_secrecy").evidence == ("found by the gateway",)  # type: ignore[union-attr]
+    assert merge_flags(report, []) is report

@@ -328,3 +328,12 @@ def test_erase_with_rasa_away_says_so_and_finishes_later(world: Any, catalog: Ca
     world.pipeline.pending_erasures.clock = lambda: 10**12  # past the backoff
     assert asyncio.run(world.pipeline.retry_erasures()) == 1
     assert world.pipeline.pending_erasures.keys() == [] and world.rasa.erased
+
+
+def test_an_offer_s_flags_go_to_rasa_as_ids_for_the_job_check(world: Any) -> None:
+    """The job check in the action server reads them (patterns + semantic layer found them here; ids, never words)."""
+    run(world, "a woman on facebook offers me a job in a restaurant in Bangkok, she will pay the bus")
+    sent = world.rasa.metadata[-1]["offer_flags"]
+    assert sent == ["stranger_recruiter", "travel_paid"]
+    run(world, "what is the weather like today")
+    assert "offer_flags" not in world.rasa.metadata[-1]

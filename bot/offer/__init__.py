@@ -8,7 +8,7 @@
 See docs/offer-check.md.
 """
 
-from bot.offer.analyser import Analyser, analyse, load_analyser
+from bot.offer.analyser import Analyser, analyse, load_analyser, merge_flags
 from bot.offer.model import FLAG_IDS, SEVERITIES, Amount, Finding, OfferFacts, OfferReport
 
 __all__ = [
@@ -21,4 +21,5 @@ __all__ = [
     "OfferReport",
     "analyse",
     "load_analyser",
+    "merge_flags",
 ]

@@ -13,10 +13,11 @@ in Thai text). Everything is compiled once per data directory; ``analyse`` does 
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import logging
 import re
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -422,6 +423,19 @@ def load_analyser(data_dir: Path | None = None) -> Analyser:
 @functools.lru_cache(maxsize=4)
 def _load(data_dir: str) -> Analyser:
     return Analyser(Path(data_dir) / "offer")
+
+
+def merge_flags(report: OfferReport, flags: Iterable[str], data_dir: Path | None = None) -> OfferReport:
+    """``report`` with findings added for ``flags`` it lacks (flag ids another analyser run found, e.g. the
+    gateway's patterns + semantic layer sent to the action server as metadata); unknown ids are ignored."""
+    analyser = load_analyser(data_dir)
+    have = set(report.flags)
+    extra = {f for f in flags if f in analyser.flags and f not in have}
+    if not extra:
+        return report
+    added = [analyser._finding(f, None, ["found by the gateway"]) for f in extra]
+    findings = tuple(sorted((*report.findings, *added), key=lambda f: FLAG_IDS.index(f.flag)))
+    return dataclasses.replace(report, findings=findings, is_offer=True)
 
 
 def analyse(
