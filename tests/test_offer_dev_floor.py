@@ -16,17 +16,17 @@ from benchmarks.offer_eval import LANGUAGES, scores
 MARGIN = 0.03
 # language: (precision, recall) reached on the development set
 REACHED = {  # patterns + the semantic flag layer (2026-12-06; patterns alone reached precision 1.00 everywhere)
-    "en": (0.88, 0.93),
-    "th": (0.98, 0.93),
-    "my": (0.96, 0.91),
-    "km": (0.95, 0.93),
+    "en": (0.89, 0.91),
+    "th": (1.00, 0.95),
+    "my": (0.98, 0.91),
+    "km": (0.96, 0.93),
     "vi": (1.00, 0.95),
-    "id": (1.00, 0.95),
-    "tl": (1.00, 0.95),
+    "id": (0.97, 0.95),
+    "tl": (0.98, 0.93),
     "zh": (0.96, 0.95),
-    "ru": (0.93, 0.97),
+    "ru": (0.92, 0.98),
     "uk": (0.92, 0.98),
-    "ro": (0.93, 0.97),
+    "ro": (0.95, 0.98),
 }
 OVERALL = (0.96, 0.95)
 

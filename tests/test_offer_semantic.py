@@ -49,7 +49,10 @@ def model(thresholds: tuple[float, ...] = (0.8, 0.8)) -> FlagModel:
     coef = np.zeros((2, FakeEncoder.dim), np.float32)
     coef[0, 0] = coef[1, 1] = 20.0
     intercept = np.asarray([-10.0, -10.0], np.float32)
-    return FlagModel("fake", ("pressure_secrecy", "online_partner_ticket"), coef, intercept, np.asarray(thresholds))
+    stack = np.asarray([[1.0, 0.0, 0.0], [1.0, 0.0, 0.0]], np.float32)  # the linear model alone
+    vectors, labels = np.zeros((1, FakeEncoder.dim), np.float16), np.zeros((1, 2), bool)
+    flags = ("pressure_secrecy", "online_partner_ticket")
+    return FlagModel("fake", flags, coef, intercept, stack, vectors, labels, np.asarray(thresholds))
 
 
 def test_a_flag_in_one_sentence_of_a_long_message_is_found() -> None:
@@ -170,14 +173,26 @@ def test_fit_learns_each_flag_and_picks_a_threshold_that_reaches_the_precision(t
     fitted = FlagModel.fit(encoder.encode(texts), labels, settings, "fake")
     assert fitted.flags == ("pressure_secrecy",)  # no example of marriage_broker: not in the model
     assert 0.5 <= fitted.thresholds[0] <= 1.0 and fitted.oof_precision[0] >= 0.9 and fitted.oof_recall[0] > 0.9
+    assert fitted.vectors.shape == (300, FakeEncoder.dim) and fitted.labels.shape == (300, 1)
     path = tmp_path / "m.npz"
     fitted.save(path)
     loaded = FlagModel.load(path)
     assert loaded.flags == fitted.flags and np.allclose(loaded.coef, fitted.coef)
-    assert np.allclose(loaded.thresholds, fitted.thresholds)
+    assert np.allclose(loaded.thresholds, fitted.thresholds) and np.allclose(loaded.stack, fitted.stack)
+    probe = encoder.encode(["shh shh hello", "visa job hello"])
+    assert np.allclose(loaded.proba(probe), fitted.proba(probe), atol=1e-3)
     scorer = FlagScorer(loaded, encoder)
     assert "pressure_secrecy" in scorer.found("this is a shh shh job")
     assert scorer.found("hello job ticket visa hello") == {}
+
+
+def test_the_neighbour_score_is_closer_to_the_flag_s_texts_than_to_the_others() -> None:
+    from bot.offer.semantic import _neighbour_scores
+
+    similarities = np.asarray([[0.9, 0.8, 0.1, 0.2], [0.1, 0.2, 0.9, 0.8]], np.float32)
+    labels = np.asarray([[True], [True], [False], [False]])
+    scores = _neighbour_scores(similarities, labels)
+    assert scores[0, 0] > 0 > scores[1, 0]
 
 
 def test_a_flag_that_never_reaches_the_precision_never_fires() -> None:
