@@ -77,3 +77,21 @@ def test_the_dev_set_is_complete_and_apart_from_the_blind_set() -> None:
         assert len(dev) >= 30 and any(not item.get("flags") for item in dev), language
         blind = {digest(item["text"]) for item in load(language, "blind")}
         assert not {digest(item["text"]) for item in dev} & blind, language
+
+
+def test_the_blind_sets_share_no_text_with_the_semantic_training_data() -> None:
+    """The layer's training data (data/offer/semantic) was written blind; no evaluation text is in it (hash only)."""
+    import hashlib
+
+    from benchmarks.offer_eval import load
+    from bot.config import Settings
+    from bot.offer.semantic import load_examples
+
+    def digest(text: str) -> str:
+        return hashlib.sha256(" ".join(text.split()).casefold().encode()).hexdigest()
+
+    trained = {digest(e.text) for e in load_examples(Settings().data_dir)}
+    for language in LANGUAGES:
+        for which in ("blind", "blind2", "dev"):
+            items = load(language, which)
+            assert len(items) >= 24 and not {digest(i["text"]) for i in items} & trained, (language, which)
