@@ -190,11 +190,14 @@ def test_ask_contract_offer_flags_facts_and_an_image(live_settings: Settings, tm
     out = [json.loads(line) for line in result.stdout.splitlines()]
     assert len(out) == 5
     assert out[0]["offer_flags"] == [] and ASK_KEYS <= set(out[0])
-    assert out[1]["offer_flags"] == list(analyse(offer, out[1]["language"], out[1]["country"]).flags)
+    from bot.offer.semantic import load_scorer
+
+    scorer = load_scorer(live_settings.models_dir, live_settings.data_dir)  # the gateway's: patterns + semantic layer
+    assert out[1]["offer_flags"] == list(analyse(offer, out[1]["language"], out[1]["country"], scorer=scorer).flags)
     assert {"stranger_recruiter", "travel_paid", "minor_recruited"} <= set(out[1]["offer_flags"])
     assert out[1]["offer_facts"]["age"] == 16
     # she said she is 16 two lines before: her profile's age band (not her age) counts for the screenshot too
-    expected = analyse(shot, "en", out[2]["country"], under_18=True).flags
+    expected = analyse(shot, "en", out[2]["country"], under_18=True, scorer=scorer).flags
     assert out[2]["offer_flags"] == list(expected) and "minor_recruited" in expected and "Dubai" in out[2]["ocr_text"]
     assert out[2]["offer_facts"]["age"] is None and out[2]["offer_facts"]["under_18"] is True
     assert out[3]["offer_flags"] == [] and out[3]["replies"]  # a kind reply, not a crash

@@ -536,7 +536,10 @@ def test_a_screenshot_of_an_offer_gets_what_was_read_and_the_findings(live_setti
     # (not an item of the blind set: its item 5 now escalates as debt bondage through the risk screener, so it tests
     # the urgent path instead of the findings)
     text = "A woman on Facebook offers me a job in a massage shop in Dubai, 2000 dollars a month, she pays the ticket"
-    expected = analyse(text, "en", None).flags
+    from bot.offer.semantic import load_scorer
+
+    # as the gateway reads it: the patterns and the semantic flag layer
+    expected = analyse(text, "en", None, scorer=load_scorer(live_settings.models_dir, live_settings.data_dir)).flags
     assert expected
 
     async def scenario(fake: FakeTelegram, _: TelegramBot) -> None:
