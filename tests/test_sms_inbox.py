@@ -74,3 +74,30 @@ def test_a_row_sealed_with_another_pepper_is_dead_lettered_and_blocks_nobody(db_
     with store.engine.connect() as conn:
         row = conn.execute(sa.select(inbox).where(inbox.c.id == stale)).one()
     assert row.processed_at is not None and row.sealed is None and row.last_error.startswith("dead_letter: unreadable")
+
+
+def test_her_state_is_one_read_and_an_unchanged_menu_is_not_written_again_within_the_hour(db_url: str) -> None:
+    """The gateway reads provider, opt-out and menu once per message, and rewrites an unchanged menu only once an
+    hour - often enough that retention (by updated_at) never takes the row of a girl who is still writing."""
+    from types import SimpleNamespace
+
+    from bot.sms.gateway import MENU_REFRESH_SECONDS, SmsGateway
+    from bot.sms.store import SubscriberState
+
+    clock = Clock()
+    store = SmsStore(open_engine(db_url), "pepper", clock=clock)
+    assert store.state("key-her") == SubscriberState()
+    store.remember_provider("key-her", "kannel")
+    store.set_menu("key-her", ("/affirm", "/deny"))
+    state = store.state("key-her")
+    assert state.provider == "kannel" and state.menu == ("/affirm", "/deny") and not state.opted_out
+    assert state.updated_at == clock.now
+    gateway = SimpleNamespace(handoff=SimpleNamespace(clock=clock))
+    changed = SmsGateway._menu_changed
+    assert changed(gateway, SubscriberState(), ()) is True  # no row yet
+    assert changed(gateway, state, ("/affirm", "/deny")) is False
+    assert changed(gateway, state, ("/get_help",)) is True
+    clock.now += MENU_REFRESH_SECONDS
+    assert changed(gateway, state, ("/affirm", "/deny")) is True
+    store.set_opted_out("key-her", True)
+    assert store.state("key-her").opted_out and store.state("key-her").menu == ()

@@ -27,11 +27,12 @@ from bot.sms import segments
 from bot.sms.compose import SmsReply, compose
 from bot.sms.keywords import CallingCodes, Keyword, Keywords
 from bot.sms.providers import InboundSms, Rejected, SendFailed, SmsProvider
-from bot.sms.store import InboxItem, SmsStore
+from bot.sms.store import InboxItem, SmsStore, SubscriberState
 
 log = logging.getLogger(__name__)
 
 CHANNEL = "sms"
+MENU_REFRESH_SECONDS = 3600.0  # an unchanged menu is written again after this (keeps her row fresh for retention)
 
 
 @dataclass(frozen=True)
@@ -126,7 +127,9 @@ class SmsGateway:
     async def process(self, item: InboxItem) -> None:
         """One inbound SMS -> keywords or the pipeline -> at most one reply in the outbox."""
         key, phone = item.user_key, item.sender
-        self.store.remember_provider(key, item.provider)
+        state = self.store.state(key)  # one read for her provider, opt-out and menu
+        if state.provider != item.provider:
+            self.store.remember_provider(key, item.provider)
         if item.text == "\x00media":
             language = self.pipeline.catalog.language(self.pipeline.profiles.get(key).language)
             self._reply(key, phone, compose([Message(self.render.t("input_non_text", language))], "", 1))
@@ -140,7 +143,7 @@ class SmsGateway:
             language = self._language(key)
             self._reply(key, phone, self._compose([Message(self.render.t("sms_started", language))], language))
             return
-        if self.store.opted_out(key):
+        if state.opted_out:
             # STOP is honoured: no reply - unless she is in danger now, which is a new request for help
             if not self.pipeline.is_urgent(item.text):
                 return
@@ -151,7 +154,7 @@ class SmsGateway:
             and not self.pipeline.is_urgent(item.text)
         ):
             return  # a flood: not processed, no paid reply (logged); danger is never held back
-        text, footer = self._command(keyword, key, item.text)
+        text, footer = self._command(keyword, state.menu, item.text)
         hint = self.calling_codes.country(phone)
         turn = await self.pipeline.handle(CHANNEL, phone, text, country_hint=hint)
         if "erased" in turn.notes:
@@ -162,7 +165,7 @@ class SmsGateway:
         if keyword is not None and keyword.name == "help":
             footer = self.render.t("sms_menu_hint", language)
         reply = self._compose(turn.replies, language, budget, footer)
-        if "erased" not in turn.notes:
+        if "erased" not in turn.notes and self._menu_changed(state, reply.menu):
             self.store.set_menu(key, reply.menu)
         if not (turn.escalate or turn.risk_level == "urgent") and not self._within_segment_budget(reply):
             return  # the hour's budget is spent: the operator is alerted; danger still gets its reply
@@ -187,11 +190,17 @@ class SmsGateway:
             log.error("ALERT: the hourly SMS segment budget is spent; only urgent replies are sent")
         return False
 
-    def _command(self, keyword: Keyword | None, key: str, text: str) -> tuple[str, str]:
+    def _menu_changed(self, state: SubscriberState, menu: tuple[str, ...]) -> bool:
+        """Write her menu only when it changed - or when her row was last written an hour ago or more, so that
+        retention (bot/retention.py, by updated_at) never takes the row of a girl who is still writing."""
+        if state.updated_at is None or tuple(menu) != state.menu:
+            return True
+        return self.handoff.clock() - state.updated_at >= MENU_REFRESH_SECONDS
+
+    def _command(self, keyword: Keyword | None, menu: tuple[str, ...], text: str) -> tuple[str, str]:
         """Keyword or menu digit -> what the pipeline should see; plus a footer, if any."""
         stripped = text.strip()
         if keyword is None:
-            menu = self.store.menu(key)
             if stripped.isdigit() and 1 <= int(stripped) <= len(menu):
                 return menu[int(stripped) - 1], ""
             return text, ""

@@ -51,6 +51,16 @@ subscribers = sa.Table(
 )
 
 
+@dataclass(frozen=True)
+class SubscriberState:
+    """One number's row: opted out, the numbered menu of her last reply, her provider, when it was last written."""
+
+    opted_out: bool = False
+    menu: tuple[str, ...] = ()
+    provider: str | None = None
+    updated_at: float | None = None  # None: no row yet
+
+
 INBOX_LEASE_SECONDS = 120.0  # longer than one message's processing (Rasa timeout x retries)
 INBOX_MAX_ATTEMPTS = 8
 
@@ -179,6 +189,18 @@ class SmsStore:
             )
 
     # -- per-number state ---------------------------------------------------------------------
+    def state(self, user_key: str) -> SubscriberState:
+        """Her opt-out, menu and provider in one read (the gateway reads it once per message)."""
+        row = self._state(user_key)
+        if row is None:
+            return SubscriberState()
+        return SubscriberState(
+            opted_out=bool(row.opted_out_at),
+            menu=tuple(json.loads(row.menu)) if row.menu else (),
+            provider=str(row.provider) if row.provider else None,
+            updated_at=float(row.updated_at),
+        )
+
     def _state(self, user_key: str) -> Any:
         with self.engine.connect() as conn:
             return conn.execute(sa.select(subscribers).where(subscribers.c.user_key == user_key)).first()
