@@ -168,3 +168,41 @@ def test_pictures_get_a_kind_text_only_reply(live_settings: Settings, catalog: C
             assert api.sent[0]["Body"] == catalog.text("input_non_text", "en", "sms")
 
     asyncio.run(main())
+
+
+def test_a_gateway_dying_before_the_message_is_recorded_leaves_no_reply_queued(live_settings: Settings) -> None:
+    """Her reply is queued in the same transaction that records her message processed: when that record fails (a
+    gateway killed, the database gone), nothing was queued, so processing the message again answers it once -
+    before, the reply was already queued and sent, and the retry answered her a second time."""
+    import sqlalchemy as sa
+
+    number = "+40700000009"
+
+    async def main() -> None:
+        api = FakeTwilioApi()
+        async with api.running(), running_gateway(live_settings, api) as (gateway, webhook):
+            real, calls = gateway.store.mark_done, []
+
+            def dies_once(conn: object, item_id: int) -> None:
+                calls.append(item_id)
+                if len(calls) == 1:
+                    raise RuntimeError("gateway killed here")  # not a database error: no in-place retry
+                real(conn, item_id)
+
+            gateway.store.mark_done = dies_once  # type: ignore[method-assign]
+
+            def queued() -> int:  # outbox rows (the module's other tests share this database)
+                with gateway.handoff.engine.connect() as conn:
+                    return int(conn.execute(sa.select(sa.func.count()).select_from(outbox)).scalar_one())
+
+            before, sent_before = queued(), len(api.sent)
+            params = inbound(number, "Este sigur un job in Italia prin agentie?", "SM-crash-1")
+            async with httpx.AsyncClient() as client:
+                ok = await client.post(webhook, data=params, headers=signed(webhook, params))
+                assert ok.status_code == 200
+            await wait_for(lambda: len(calls) >= 1)
+            await asyncio.sleep(1.0)
+            assert queued() == before and len(api.sent) == sent_before  # the failed record took her reply with it
+            assert [i.id for i in gateway.store.unprocessed()] == calls[:1]  # waits to be processed again
+
+    asyncio.run(main())

@@ -48,10 +48,19 @@ class InboxStore(Protocol[Item]):
 
 
 class InboxWorker(Generic[Item]):
-    def __init__(self, store: InboxStore[Item], process: Callable[[Item], Awaitable[None]], name: str) -> None:
+    def __init__(
+        self,
+        store: InboxStore[Item],
+        process: Callable[[Item], Awaitable[None]],
+        name: str,
+        complete: Callable[[Item], None] | None = None,
+    ) -> None:
+        """``complete``: records a processed item instead of ``store.done`` - the SMS gateway queues her reply and
+        marks the message processed in one transaction there, so a gateway dying in between cannot answer twice."""
         self.store = store
         self.process = process
         self.name = name
+        self.complete = complete
         self.wake = asyncio.Event()  # set when a user's next message may be claimed now
         self._in_flight: set[int] = set()
         self._user_locks = KeyedLocks()
@@ -74,7 +83,7 @@ class InboxWorker(Generic[Item]):
         try:
             async with self._user_locks.hold(item.user_key):  # FIFO: one user's messages in order
                 await self.process(item)
-                await self._record_done(item.id)
+                await self._record_done(item)
             self.wake.set()  # her next message (if any) can be claimed now
         except Exception as error:  # noqa: BLE001 - stays in the inbox and is tried again after a backoff
             log.error("%s processing failed: %s", self.name, type(error).__name__, exc_info=error)
@@ -83,14 +92,17 @@ class InboxWorker(Generic[Item]):
         finally:
             self._in_flight.discard(item.id)
 
-    async def _record_done(self, item_id: int) -> None:
+    async def _record_done(self, item: Item) -> None:
         """Processed (her reply is queued): if recording it fails because the database restarts,
         the lease runs out and the message is processed - and answered - again. So the record is
         retried for a while instead (the crash run: PostgreSQL restarted between the two)."""
         deadline = time.monotonic() + RECORD_DONE_SECONDS
         while True:
             try:
-                self.store.done(item_id)
+                if self.complete is not None:
+                    self.complete(item)  # one transaction: retried whole if it fails
+                else:
+                    self.store.done(item.id)
                 return
             except OperationalError as error:
                 if time.monotonic() > deadline:

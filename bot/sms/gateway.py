@@ -11,6 +11,7 @@ Phone numbers are never logged; the database holds them only encrypted.
 from __future__ import annotations
 
 import asyncio
+import contextvars
 import logging
 from dataclasses import dataclass
 
@@ -32,6 +33,7 @@ from bot.sms.store import InboxItem, SmsStore, SubscriberState
 log = logging.getLogger(__name__)
 
 CHANNEL = "sms"
+_CURRENT_ITEM: contextvars.ContextVar[int] = contextvars.ContextVar("sms_inbox_item")
 MENU_REFRESH_SECONDS = 3600.0  # an unchanged menu is written again after this (keeps her row fresh for retention)
 
 
@@ -78,8 +80,10 @@ class SmsGateway:
             self.handoff, SendingChannel(CHANNEL, self.send_delivery), max_attempts=self.settings.max_attempts
         )
         self.render = pipeline.render
-        self.inbox = InboxWorker(self.store, self._process_item, "sms")
+        self.inbox = InboxWorker(self.store, self._process_item, "sms", complete=self._complete)
         self._wake = self.inbox.wake
+        # replies of the inbox item being processed, queued with its "processed" record in one transaction
+        self._pending: dict[int, list[tuple[str, str, str]]] = {}
 
     def key(self, phone: str) -> str:
         return self.pipeline.key_for(CHANNEL, phone)
@@ -122,7 +126,28 @@ class SmsGateway:
         return self.inbox.drain()
 
     async def _process_item(self, item: InboxItem) -> None:
-        await self.process(item)  # late-bound: a subclass or a test may replace ``process``
+        self._pending[item.id] = []  # a retried item starts again from nothing
+        token = _CURRENT_ITEM.set(item.id)  # this task's item (one task per item: the context is the task's own)
+        try:
+            await self.process(item)  # late-bound: a subclass or a test may replace ``process``
+        except BaseException:
+            self._pending.pop(item.id, None)
+            raise
+        finally:
+            _CURRENT_ITEM.reset(token)
+
+    def _complete(self, item: InboxItem) -> None:
+        """Her replies to this message queued and the message recorded processed, in one transaction: a gateway
+        that dies in between leaves neither, so the message is processed again and answered once (before, a reply
+        already queued was sent and the message answered again). One commit instead of two per message."""
+        replies = self._pending.get(item.id, [])
+        with self.handoff.engine.begin() as conn:
+            for key, phone, text in replies:
+                self.handoff.queue_answer(conn, key, CHANNEL, phone, [(text, ())])
+            self.store.mark_done(conn, item.id)
+        self._pending.pop(item.id, None)
+        if replies:
+            self._wake.set()
 
     async def process(self, item: InboxItem) -> None:
         """One inbound SMS -> keywords or the pipeline -> at most one reply in the outbox."""
@@ -241,9 +266,14 @@ class SmsGateway:
         return compose(replies, intro, budget or self.settings.max_segments, footer, gsm_fold=fold)
 
     def _reply(self, key: str, phone: str, reply: SmsReply) -> None:
-        if reply.text:
-            self.handoff.queue_message(key, CHANNEL, phone, reply.text)
-            self._wake.set()
+        if not reply.text:
+            return
+        pending = self._pending.get(_CURRENT_ITEM.get(-1))
+        if pending is not None:  # queued with the message's "processed" record (_complete)
+            pending.append((key, phone, reply.text))
+            return
+        self.handoff.queue_message(key, CHANNEL, phone, reply.text)  # outside an inbox item (a direct call)
+        self._wake.set()
 
     # -- outbound -----------------------------------------------------------------------------
     async def deliver(self) -> int:

@@ -184,9 +184,13 @@ class SmsStore:
     def done(self, item_id: int) -> None:
         """Processed: the text and number are dropped; the id stays to refuse replays."""
         with self.engine.begin() as conn:
-            conn.execute(
-                inbox.update().where(inbox.c.id == item_id).values(processed_at=self.clock(), sealed=None, lease_until=None)
-            )
+            self.mark_done(conn, item_id)
+
+    def mark_done(self, conn: Any, item_id: int) -> None:
+        """``done`` in the caller's transaction (the gateway's, which queues her reply in the same one)."""
+        conn.execute(
+            inbox.update().where(inbox.c.id == item_id).values(processed_at=self.clock(), sealed=None, lease_until=None)
+        )
 
     # -- per-number state ---------------------------------------------------------------------
     def state(self, user_key: str) -> SubscriberState:
