@@ -18,15 +18,15 @@ MARGIN = 0.03
 REACHED = {  # patterns + the semantic flag layer (2026-12-06; patterns alone reached precision 1.00 everywhere)
     "en": (0.89, 0.91),
     "th": (1.00, 0.95),
-    "my": (0.98, 0.91),
-    "km": (0.96, 0.93),
+    "my": (0.95, 0.91),
+    "km": (0.95, 0.93),
     "vi": (1.00, 0.95),
     "id": (0.97, 0.95),
-    "tl": (0.98, 0.93),
-    "zh": (0.96, 0.95),
-    "ru": (0.92, 0.98),
+    "tl": (1.00, 0.95),
+    "zh": (0.95, 0.95),
+    "ru": (0.93, 0.98),
     "uk": (0.92, 0.98),
-    "ro": (0.95, 0.98),
+    "ro": (0.97, 0.98),
 }
 OVERALL = (0.96, 0.95)
 
@@ -92,6 +92,6 @@ def test_the_blind_sets_share_no_text_with_the_semantic_training_data() -> None:
 
     trained = {digest(e.text) for e in load_examples(Settings().data_dir)}
     for language in LANGUAGES:
-        for which in ("blind", "blind2", "dev"):
+        for which in ("blind", "blind2", "blind3", "dev"):
             items = load(language, which)
             assert len(items) >= 24 and not {digest(i["text"]) for i in items} & trained, (language, which)
