@@ -194,7 +194,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--images", type=int, default=6, help="screenshots per language (0: text only)")
     parser.add_argument(
-        "--set", choices=sorted(SETS), default="blind2", help="blind2 / blind (measure only) or dev (tuned on; text only)"
+        "--set", choices=sorted(SETS), default="blind3", help="blind3 / blind2 / blind (measure only) or dev (tuned on)"
     )
     parser.add_argument("--patterns-only", action="store_true", help="without the semantic flag layer")
     parser.add_argument("--model", type=Path, help="a given offer flag model (models/offer-flags-*.npz), not the current")
