@@ -29,6 +29,7 @@ import regex
 import yaml
 
 from bot.offer.model import FLAG_IDS
+from bot.semantic.npz import save_npz
 
 # a sentence ends at . ! ? (Latin, CJK), the Burmese and Khmer full stops, or a new line
 _SENTENCE_END = regex.compile(r"(?<=[.!?。！？။។])\s+|[\n\r]+|(?<=[。！？။។])")
@@ -202,10 +203,8 @@ class FlagModel:
         )
 
     def save(self, path: Path) -> None:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_suffix(".tmp.npz")
-        np.savez(
-            tmp,
+        save_npz(
+            path,
             encoder=np.asarray(self.encoder_name),
             flags=np.asarray(self.flags),
             coef=self.coef,
@@ -217,7 +216,6 @@ class FlagModel:
             oof_precision=self.oof_precision,
             oof_recall=self.oof_recall,
         )
-        tmp.replace(path)
 
     @classmethod
     def load(cls, path: Path) -> FlagModel:

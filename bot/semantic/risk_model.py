@@ -29,6 +29,7 @@ from typing import Sequence
 import numpy as np
 
 from bot.semantic.data import LEVEL_LABELS
+from bot.semantic.npz import save_npz
 
 NEIGHBOURS = 7
 
@@ -192,10 +193,8 @@ class SemanticRiskModel:
         return out
 
     def save(self, path: Path) -> None:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_suffix(".tmp.npz")
-        np.savez(
-            tmp,
+        save_npz(
+            path,
             encoder=np.asarray(self.encoder_name),
             level_classes=np.asarray(self.level.classes),
             level_vectors=self.level.vectors,
@@ -215,7 +214,6 @@ class SemanticRiskModel:
                 else {}
             ),
         )
-        tmp.replace(path)
 
     @classmethod
     def load(cls, path: Path) -> SemanticRiskModel:
