@@ -6,8 +6,10 @@
 Sets (tests/data/):
 - ``semantic_dev/``: written blind from docs/labels.md by other writers, then used to choose the
   model and its thresholds: a regression floor, not a promise.
-- ``semantic_eval/``: written blind from docs/labels.md after the model was built; never trained
-  or tuned on. The honest figures.
+- ``semantic_eval2/``: written blind from docs/labels.md by other writers after the round-6 model
+  was built (2026-12-06); never trained or tuned on. The honest figures.
+- ``semantic_eval/``: written blind from docs/labels.md, never trained on, but measured after every
+  round of data since round 3 (and read for errors on 2026-12-06): a development set now.
 - ``risk_unseen/``: written after the lexicons were tuned; read for figures only. Not trained on.
 - ``risk_eval/``: the lexicons were tuned on it: a regression floor, not a promise.
 A message "reaches a counsellor" when the decision is urgent or a request for a person.
@@ -21,7 +23,7 @@ import os
 import subprocess
 import sys
 import tempfile
-from collections import defaultdict
+from collections import Counter, defaultdict
 from pathlib import Path
 from typing import Any
 
@@ -34,7 +36,8 @@ from bot.text import normalize
 
 SETS = {
     "semantic_dev (written blind, then TUNED ON: a floor)": ROOT / "tests" / "data" / "semantic_dev",
-    "semantic_eval (blind, never tuned on)": ROOT / "tests" / "data" / "semantic_eval",
+    "semantic_eval2 (blind, never tuned on)": ROOT / "tests" / "data" / "semantic_eval2",
+    "semantic_eval (blind once; measured every round, read for errors: development)": ROOT / "tests" / "data" / "semantic_eval",
     "risk_unseen (not tuned on)": ROOT / "tests" / "data" / "risk_unseen",
     "risk_eval (tuned on: floor)": ROOT / "tests" / "data" / "risk_eval",
 }
@@ -85,7 +88,7 @@ def decision_table(title: str, sets: dict[str, dict[str, Any]], assessors: dict[
     print(row)
 
 
-def whole_bot(directory: Path, semantic: bool) -> None:
+def whole_bot(directory: Path, semantic: bool, confusions: bool = False) -> None:
     """Every message as the first message of its own user through `python -m bot ask`."""
     sets = load_sets(directory)
     lines, keys = [], []
@@ -103,7 +106,10 @@ def whole_bot(directory: Path, semantic: bool) -> None:
     answers = [json.loads(line) for line in done.stdout.splitlines() if line.strip()]
     assert len(answers) == len(keys), f"{len(answers)} answers for {len(keys)} messages"
     stats: dict[tuple[str, str], list[int]] = defaultdict(lambda: [0, 0])
+    confused: Counter[tuple[str, str]] = Counter()
     for (language, kind, topic, _), answer in zip(keys, answers, strict=True):
+        if kind in ("concern", "benign") and topic and answer["topic"] != topic:
+            confused[(topic, str(answer["topic"]))] += 1
         reached = answer["handoff"] in ("waiting", "counsellor")
         for lang in (language, "all"):
             if kind in ("urgent", "person", "benign"):
@@ -125,12 +131,17 @@ def whole_bot(directory: Path, semantic: bool) -> None:
         topic = _ratio((stats[(language, "topic")][0], stats[(language, "topic")][1]))
         lang = _ratio((stats[(language, "lang")][0], stats[(language, "lang")][1]))
         print(f"{language:<6}{cells[0]:>19}{cells[1]:>19}{cells[2]:>19}{topic:>7}{lang:>9}")
+    if confusions:
+        print("topic confusions (expected -> answered):")
+        for (expected, got), count in confused.most_common(20):
+            print(f"  {expected:>14} -> {got:<14} {count}")
 
 
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--bot", action="store_true", help="also run the whole bot on the blind set (starts Rasa)")
-    parser.add_argument("--bot-set", default="semantic_eval", help="set for --bot (semantic_dev to tune)")
+    parser.add_argument("--bot-set", default="semantic_eval2", help="set for --bot (semantic_eval, semantic_dev to tune)")
+    parser.add_argument("--confusions", action="store_true", help="with --bot: topic confusions (development sets only)")
     parser.add_argument("--decision-only", action="store_true", help="only the risk decision tables")
     args = parser.parse_args()
     from bot.cli import open_assessor
@@ -142,7 +153,7 @@ def main() -> None:
         decision_table(title, load_sets(directory), assessors)
     if args.bot:
         for semantic in (False, True):
-            whole_bot(ROOT / "tests" / "data" / args.bot_set, semantic)
+            whole_bot(ROOT / "tests" / "data" / args.bot_set, semantic, args.confusions)
 
 
 if __name__ == "__main__":
