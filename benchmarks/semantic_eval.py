@@ -37,7 +37,7 @@ from bot.text import normalize
 SETS = {
     "semantic_dev (written blind, then TUNED ON: a floor)": ROOT / "tests" / "data" / "semantic_dev",
     "semantic_eval2 (blind, never tuned on)": ROOT / "tests" / "data" / "semantic_eval2",
-    "semantic_eval (blind once; measured every round, read for errors: development)": ROOT / "tests" / "data" / "semantic_eval",
+    "semantic_eval (blind once, measured every round: development)": ROOT / "tests" / "data" / "semantic_eval",
     "risk_unseen (not tuned on)": ROOT / "tests" / "data" / "risk_unseen",
     "risk_eval (tuned on: floor)": ROOT / "tests" / "data" / "risk_eval",
 }

@@ -58,3 +58,18 @@ def answer_instead_of_danger(
         if name in CONTENT_INTENTS and float(item.get("confidence") or 0.0) >= MIN_ALTERNATIVE_CONFIDENCE:  # type: ignore[arg-type]
             return name
     return None
+
+
+def topic_ambiguity(ranking: list[tuple[str, float]]) -> float | None:
+    """How far the best intent is ahead of the best intent of a *different* topic (None: no
+    other topic in the ranking). ``inform_country`` keeps the current topic, so it counts as its
+    own; an intent without a topic is its own topic."""
+    if not ranking:
+        return None
+
+    def topic_of(name: str) -> str:
+        return name if name == "inform_country" else TOPIC_OF_INTENT.get(name, name)
+
+    best, confidence = ranking[0]
+    others = [c for name, c in ranking[1:] if topic_of(name) != topic_of(best)]
+    return confidence - max(others) if others else None

@@ -43,7 +43,13 @@ def ensure_semantic_model(models_dir: Path, data_dir: Path, encoder_name: str, f
     examples = load_examples(data_dir)
     print(f"Training the semantic risk model on {len(examples)} sentences -> {target.name}", file=sys.stderr)
     vectors = encoder.encode_for_training([e.text for e in examples], embedding_cache(models_dir, encoder.name))
-    model = SemanticRiskModel.fit(vectors, [e.label for e in examples], [e.category for e in examples], encoder.name)
+    model = SemanticRiskModel.fit(
+        vectors,
+        [e.label for e in examples],
+        [e.category for e in examples],
+        encoder.name,
+        written=[e.source == "semantic" for e in examples],
+    )
     model.save(target)
     print(f"semantic risk model trained in {time.monotonic() - started:.0f} s "
           f"(temperature {model.level.temperature:.4f})", file=sys.stderr)  # fmt: skip
