@@ -145,8 +145,8 @@ def test_tuned_set_every_urgent_message_still_reaches_a_counsellor(assessor: Ris
 
 
 # Measured on this commit (docs/evaluation.md, docs/risk-decision.md); a floor against regressions, not a target.
-DEV_FALSE_HANDOVER_CEILING = 0.07  # measured 0.059 (risk_eval + risk_unseen + semantic_dev)
-DEV_RECALL_FLOOR = 0.97  # measured 0.984
+DEV_FALSE_HANDOVER_CEILING = 0.06  # measured 0.037 (risk_eval + risk_unseen + semantic_dev; round 7)
+DEV_RECALL_FLOOR = 0.98  # measured 0.990
 DEV_PERSON_FLOOR = 0.93  # measured 0.954 (semantic_dev)
 
 
