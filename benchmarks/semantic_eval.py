@@ -6,8 +6,8 @@
 Sets (tests/data/):
 - ``semantic_dev/``: written blind from docs/labels.md by other writers, then used to choose the
   model and its thresholds: a regression floor, not a promise.
-- ``semantic_eval2/``: written blind from docs/labels.md by other writers after the round-6 model
-  was built (2026-12-06); never trained or tuned on. The honest figures.
+- ``semantic_eval2/``, ``semantic_eval3/``: written blind from docs/labels.md by other writers
+  after the round-6 model was built (2026-12-06); never trained or tuned on. The honest figures.
 - ``semantic_eval/``: written blind from docs/labels.md, never trained on, but measured after every
   round of data since round 3 (and read for errors on 2026-12-06): a development set now.
 - ``risk_unseen/``: written after the lexicons were tuned; read for figures only. Not trained on.
@@ -37,6 +37,7 @@ from bot.text import normalize
 SETS = {
     "semantic_dev (written blind, then TUNED ON: a floor)": ROOT / "tests" / "data" / "semantic_dev",
     "semantic_eval2 (blind, never tuned on)": ROOT / "tests" / "data" / "semantic_eval2",
+    "semantic_eval3 (blind, never tuned on)": ROOT / "tests" / "data" / "semantic_eval3",
     "semantic_eval (blind once, measured every round: development)": ROOT / "tests" / "data" / "semantic_eval",
     "risk_unseen (not tuned on)": ROOT / "tests" / "data" / "risk_unseen",
     "risk_eval (tuned on: floor)": ROOT / "tests" / "data" / "risk_eval",
