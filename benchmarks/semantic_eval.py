@@ -6,8 +6,10 @@
 Sets (tests/data/):
 - ``semantic_dev/``: written blind from docs/labels.md by other writers, then used to choose the
   model and its thresholds: a regression floor, not a promise.
-- ``semantic_eval2/``, ``semantic_eval3/``: written blind from docs/labels.md by other writers
-  after the round-6 model was built (2026-12-06); never trained or tuned on. The honest figures.
+- ``semantic_eval4/``: written blind from docs/labels.md by other writers after the round-7 model
+  was built (2026-12-07); never trained or tuned on. The honest figures.
+- ``semantic_eval2/``, ``semantic_eval3/``: written blind the same way (2026-12-06), measured on
+  the round-7 model and then read for its errors: development sets since 2026-12-07.
 - ``semantic_eval/``: written blind from docs/labels.md, never trained on, but measured after every
   round of data since round 3 (and read for errors on 2026-12-06): a development set now.
 - ``risk_unseen/``: written after the lexicons were tuned; read for figures only. Not trained on.
@@ -36,8 +38,9 @@ from bot.text import normalize
 
 SETS = {
     "semantic_dev (written blind, then TUNED ON: a floor)": ROOT / "tests" / "data" / "semantic_dev",
-    "semantic_eval2 (blind, never tuned on)": ROOT / "tests" / "data" / "semantic_eval2",
-    "semantic_eval3 (blind, never tuned on)": ROOT / "tests" / "data" / "semantic_eval3",
+    "semantic_eval4 (blind, never tuned on)": ROOT / "tests" / "data" / "semantic_eval4",
+    "semantic_eval2 (blind once, then read: development)": ROOT / "tests" / "data" / "semantic_eval2",
+    "semantic_eval3 (blind once, then read: development)": ROOT / "tests" / "data" / "semantic_eval3",
     "semantic_eval (blind once, measured every round: development)": ROOT / "tests" / "data" / "semantic_eval",
     "risk_unseen (not tuned on)": ROOT / "tests" / "data" / "risk_unseen",
     "risk_eval (tuned on: floor)": ROOT / "tests" / "data" / "risk_eval",
@@ -141,7 +144,7 @@ def whole_bot(directory: Path, semantic: bool, confusions: bool = False) -> None
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--bot", action="store_true", help="also run the whole bot on the blind set (starts Rasa)")
-    parser.add_argument("--bot-set", default="semantic_eval2", help="set for --bot (semantic_eval, semantic_dev to tune)")
+    parser.add_argument("--bot-set", default="semantic_eval4", help="set for --bot (semantic_eval, semantic_dev to tune)")
     parser.add_argument("--confusions", action="store_true", help="with --bot: topic confusions (development sets only)")
     parser.add_argument("--decision-only", action="store_true", help="only the risk decision tables")
     args = parser.parse_args()
