@@ -11,7 +11,7 @@ import pytest
 import yaml
 
 from bot.config import ROOT
-from bot.risk.decision import RiskAssessor, Thresholds, decide
+from bot.risk.decision import RiskAssessor, Thresholds, decide, urgency
 from bot.risk.screener import RiskResult, Screener
 from bot.semantic.risk_model import SemanticRisk
 from bot.text import normalize
@@ -119,6 +119,35 @@ def test_decision_table(
         assert any(t.startswith("semantic:") for t in decision.triggers)  # the card says why
 
 
+BOOSTED = Thresholds(urgent=0.65, concern=0.5, person=0.5, lexicon_veto=0.9, veto_report=0.12, report_boost=2.0)
+
+
+@pytest.mark.parametrize(
+    "semantic, expected",
+    [
+        (sem(urgent=0.4, report=1.0), 0.8),  # a plain report the neighbours placed between urgent and concern
+        (sem(urgent=0.4, report=0.75), 0.6),
+        (sem(urgent=0.4, report=0.5), 0.4),  # not sure it is a report: unchanged
+        (sem(urgent=0.98, report=0.2), 0.98),  # never lowered: despair reads as "not a report"
+        (sem(urgent=0.7, report=1.0), 1.0),  # capped
+    ],
+)
+def test_urgency_is_raised_by_a_sure_report_and_never_lowered(semantic: SemanticRisk, expected: float) -> None:
+    assert urgency(semantic, BOOSTED) == pytest.approx(expected)
+    assert urgency(semantic, T) == pytest.approx(semantic.urgent)  # no boost configured: P(urgent)
+
+
+def test_the_boost_decides_between_urgent_and_concern() -> None:
+    reported = decide(CLEAR, sem(urgent=0.4, report=0.95), BOOSTED)
+    asked = decide(CLEAR, sem(urgent=0.55, report=0.3), BOOSTED)
+    assert (reported.level, reported.source) == ("urgent", "semantic")
+    assert reported.triggers == ("semantic:forced_sex 0.76",)  # the card shows the score compared
+    assert asked.level == "concern"
+    # a lexicon match the model is sure is a question stays vetoed; a sure report is not
+    assert decide(LOCKED, sem(urgent=0.05, report=0.05), BOOSTED).level == "concern"
+    assert decide(LOCKED, sem(urgent=0.4, report=0.95), BOOSTED).source == "both"
+
+
 # -- the trained model on the sets it may be held to -------------------------------------------
 @pytest.fixture(scope="module")
 def assessor(screener: Screener) -> RiskAssessor:
@@ -145,9 +174,9 @@ def test_tuned_set_every_urgent_message_still_reaches_a_counsellor(assessor: Ris
 
 
 # Measured on this commit (docs/evaluation.md, docs/risk-decision.md); a floor against regressions, not a target.
-DEV_FALSE_HANDOVER_CEILING = 0.06  # measured 0.037 (risk_eval + risk_unseen + semantic_dev; round 7)
-DEV_RECALL_FLOOR = 0.98  # measured 0.990
-DEV_PERSON_FLOOR = 0.93  # measured 0.954 (semantic_dev)
+DEV_FALSE_HANDOVER_CEILING = 0.06  # measured 0.038 (risk_eval + risk_unseen + semantic_dev; 2026-12-07)
+DEV_RECALL_FLOOR = 0.985  # measured 0.994 (809 / 814)
+DEV_PERSON_FLOOR = 0.97  # measured 1.0 (65 / 65, semantic_dev)
 
 
 def test_development_sets_stay_within_the_measured_floors(assessor: RiskAssessor) -> None:

