@@ -78,3 +78,22 @@ def test_the_model_reads_a_flag_in_other_words(scorer: FlagScorer, language: str
 def test_ordinary_messages_get_no_findings(scorer: FlagScorer, language: str, text: str) -> None:
     report = analyse(text, language, None, scorer=scorer)
     assert not (report.is_offer and report.flags), (report.flags, scorer.probabilities(text))
+
+
+def test_offer_evaluation_sets_have_the_agreed_shape_and_are_never_training_data() -> None:
+    """Every offer set in tests/data (blind or development) covers the 11 languages with known flag ids, and no
+    offer of it is a training item of the semantic layer (a leak would make its figures a memory test)."""
+    import yaml
+
+    from bot.config import ROOT
+    from bot.offer import FLAG_IDS
+
+    trained = {e.text.casefold() for e in load_examples(Settings().data_dir)}
+    for folder in ("offers", "offers_blind2", "offers_blind3", "offers_blind4", "offers_dev"):
+        for language in LANGUAGES:
+            path = ROOT / "tests" / "data" / folder / f"{language}.yml"
+            items = yaml.safe_load(path.read_text(encoding="utf-8"))["items"]
+            assert len(items) >= 20, (folder, language)
+            for item in items:
+                assert set(item.get("flags") or ()) <= set(FLAG_IDS), (folder, item["text"][:40])
+                assert " ".join(item["text"].split()).casefold() not in trained, (folder, item["text"][:60])
