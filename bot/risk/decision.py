@@ -52,7 +52,7 @@ class Thresholds:
     lexicon_veto: float = 1.01  # above 1: the model never overrules the lexicon
     veto_report: float = 0.0  # ... and only when P(report) is below this (0: never)
     concern_veto: float = 1.01  # a lexicon match is a concern when P(concern) >= this (above 1: never) ...
-    concern_veto_urgent_below: float = 0.0  # ... and P(urgent) is below this
+    concern_veto_urgent_below: float = 0.0  # ... and the urgency (below) is below this
     report_boost: float = 0.0  # urgency = P(urgent) * (1 + report_boost * max(0, P(report) - 0.5))
 
     @classmethod
