@@ -195,7 +195,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--images", type=int, default=6, help="screenshots per language (0: text only)")
     parser.add_argument(
-        "--set", choices=sorted(SETS), default="blind4", help="blind4 (measure only); blind3 / blind2 / blind / dev (development)"
+        "--set", choices=sorted(SETS), default="blind4", help="blind4 (measure only); the others: development"
     )
     parser.add_argument("--patterns-only", action="store_true", help="without the semantic flag layer")
     parser.add_argument("--model", type=Path, help="a given offer flag model (models/offer-flags-*.npz), not the current")
