@@ -193,3 +193,32 @@ def test_laughter_family_and_joking_never_silence_danger(language: str) -> None:
     lexicon = yaml.safe_load((ROOT / "data" / "risk" / f"{language}.yml").read_text(encoding="utf-8"))
     broad = sorted({x for x in _exclusions(lexicon) if x.casefold() in NEVER_AN_EXCLUSION})
     assert not broad, broad
+
+
+# Short requests for a person (2026-12-07: the development sets' misses, phrased again here for the test).
+@pytest.mark.parametrize(
+    "text",
+    [
+        "позовите оператора пожалуйста",
+        "дайте людину, будь ласка",
+        "có người thật nào trực không",
+        "ខ្ញុំចង់ឆាតជាមួយបុគ្គលិក",
+        "တာဝန်ကျဝန်ထမ်းနဲ့ ပြောလို့ရလား",
+        "快叫个活人来",
+        "vreau sa discut cu o persoana",
+    ],
+)
+def test_short_requests_for_a_person_open_a_request(screener: Screener, text: str) -> None:
+    assert "requested" in screener.screen(normalize(text).text).categories
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "ធ្វើម៉េចដឹងថាអ្នកដែលឆាតជាមួយគឺជាមនុស្សពិត",  # is the man I chat with a real person? (a question about him)
+        "công ty có người tuyển nhân viên phục vụ",  # a company has someone hiring waitresses (an offer)
+        "бос дав мені номер оператора таксі",  # a taxi operator's number
+    ],
+)
+def test_person_words_in_other_sentences_are_not_a_request(screener: Screener, text: str) -> None:
+    assert "requested" not in screener.screen(normalize(text).text).categories
