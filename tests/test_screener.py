@@ -222,3 +222,37 @@ def test_short_requests_for_a_person_open_a_request(screener: Screener, text: st
 )
 def test_person_words_in_other_sentences_are_not_a_request(screener: Screener, text: str) -> None:
     assert "requested" not in screener.screen(normalize(text).text).categories
+
+
+def test_triggers_do_not_depend_on_the_process_hash_seed() -> None:
+    """No-space scripts are indexed by character bigrams kept in sets of str, whose order follows
+    PYTHONHASHSEED; the triggers a counsellor sees must not (2026-12-07: Thai triggers came in
+    another order in another process)."""
+    import json
+    import os
+    import subprocess
+    import sys
+
+    script = (
+        "import json, sys\n"
+        "from bot.config import Settings\n"
+        "from bot.risk.screener import load_screener\n"
+        "from bot.text import normalize\n"
+        "s = load_screener(Settings().data_dir)\n"
+        "print(json.dumps([list(s.screen(normalize(t).text).triggers) for t in json.loads(sys.stdin.read())]))\n"
+    )
+    texts = [
+        "เขาขังหนูไว้ในห้อง ล็อคประตูจากข้างนอก ออกไปไหนไม่ได้",
+        "น้องสาวไปทำงานต่างประเทศ ไม่ตอบไลน์เลย โทรไปก็ปิดเครื่อง",
+        "老板把我关在房间里 护照也被收走了 不让我走",
+        "ពួកគេចាក់សោខ្ញុំក្នុងបន្ទប់ ហើយយកលិខិតឆ្លងដែន",
+    ]
+    runs = []
+    for seed in ("1", "2", "3", "4", "5", "6"):
+        env = {**os.environ, "PYTHONHASHSEED": seed, "PYTHONPATH": str(ROOT)}
+        done = subprocess.run(  # noqa: S603 - our own script
+            [sys.executable, "-c", script], input=json.dumps(texts), env=env, capture_output=True, text=True, check=True
+        )
+        runs.append(json.loads(done.stdout.strip().splitlines()[-1]))
+    assert any(len(triggers) >= 3 for triggers in runs[0])  # several triggers, so their order is tested
+    assert all(run == runs[0] for run in runs)

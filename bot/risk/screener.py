@@ -269,7 +269,9 @@ class Screener:
         matched = self._matched_phrases(folded)
         hits: list[tuple[str, tuple[str, ...]]] = []
         seen_rules: set[int] = set()
-        for pid in matched:
+        # In lexicon order: the set's order follows str hashes (no-space scripts index bigrams), which
+        # differ per process, and the counsellor's card must show the same triggers every time.
+        for pid in sorted(matched):
             for index in self._rules_of_phrase.get(pid, ()):
                 if index in seen_rules:
                     continue
