@@ -144,7 +144,7 @@ def whole_bot(directory: Path, semantic: bool, confusions: bool = False) -> None
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--bot", action="store_true", help="also run the whole bot on the blind set (starts Rasa)")
-    parser.add_argument("--bot-set", default="semantic_eval4", help="set for --bot (semantic_eval, semantic_dev to tune)")
+    parser.add_argument("--bot-set", default="semantic_eval4", help="set for --bot (others: development)")
     parser.add_argument("--confusions", action="store_true", help="with --bot: topic confusions (development sets only)")
     parser.add_argument("--decision-only", action="store_true", help="only the risk decision tables")
     args = parser.parse_args()
