@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import threading
 from pathlib import Path
 from typing import Any
 
@@ -337,3 +338,63 @@ def test_an_offer_s_flags_go_to_rasa_as_ids_for_the_job_check(world: Any) -> Non
     assert sent == ["stranger_recruiter", "travel_paid"]
     run(world, "what is the weather like today")
     assert "offer_flags" not in world.rasa.metadata[-1]
+
+
+class ThreadNotingEncoder:
+    """Records the thread of every call that really encodes (behind a CachingEncoder: cache misses only)."""
+
+    def __init__(self, name: str, dim: int) -> None:
+        self.name, self.dim = name, dim
+        self.threads: list[int] = []
+        self.texts: list[str] = []
+
+    def encode(self, texts: list[str]) -> np.ndarray:
+        self.threads.append(threading.get_ident())
+        self.texts.extend(texts)
+        return np.full((len(texts), self.dim), 1.0 / np.sqrt(self.dim), np.float32)
+
+
+def test_the_sentence_vectors_are_encoded_off_the_event_loop(world: Any) -> None:
+    """The risk decision's and the offer check's vectors (the whole text and its sentences) are encoded in a worker
+    thread before they are asked for, so the event loop serves other girls meanwhile; the synchronous calls that
+    follow find them in the cache. A different encoder per layer is encoded ahead too."""
+    from bot.offer.semantic import FlagModel, FlagScorer
+    from bot.semantic.encoder import CachingEncoder
+
+    risk_inner, offer_inner = ThreadNotingEncoder("fake", 2), ThreadNotingEncoder("fake-offer", 3)
+    world.pipeline.assessor.encoder = CachingEncoder(risk_inner)
+    flag_model = FlagModel(
+        "fake-offer", ("pressure_secrecy",), np.zeros((1, 3), np.float32), np.zeros(1, np.float32),
+        np.asarray([[1.0, 0.0, 0.0]], np.float32), np.zeros((1, 3), np.float16), np.zeros((1, 1), bool),
+        np.asarray([0.99]),
+    )  # fmt: skip
+    world.pipeline.offer_scorer = FlagScorer(flag_model, CachingEncoder(offer_inner))
+    text = "A woman on facebook offers me a job in Bangkok. She says I must not tell my parents about it."
+
+    async def turn() -> tuple[Any, int]:
+        return await world.pipeline.handle("local", "girl", text), threading.get_ident()
+
+    result, loop_thread = asyncio.run(turn())
+    assert result.replies and not result.escalate
+    assert risk_inner.texts == [text]
+    assert offer_inner.texts[0] == text and len(offer_inner.texts) == 3  # the text and its two sentences
+    assert risk_inner.threads and offer_inner.threads
+    assert loop_thread not in risk_inner.threads + offer_inner.threads
+
+
+def test_a_failure_encoding_ahead_changes_nothing(world: Any) -> None:
+    """Encoding ahead is only a speed-up: when it fails, the risk decision encodes (and decides) as before."""
+    calls: list[int] = []
+
+    class FailsOnce(FakeEncoder):
+        def encode(self, texts: list[str]) -> np.ndarray:
+            calls.append(len(texts))
+            if len(calls) == 1:
+                raise RuntimeError("engine busy")
+            return super().encode(texts)
+
+    world.pipeline.assessor.encoder = FailsOnce()
+    text = "the manager says tonight i have to be nice to the men upstairs"  # no lexicon match: the model decides
+    world.model.by_text[text] = SemanticRisk(0.93, 0.03, 0.01, 0.03, "forced_sex", 0.8)
+    result = run(world, text)
+    assert result.escalate and result.risk_category == "forced_sex" and calls == [1, 1]

@@ -206,3 +206,55 @@ def test_a_gateway_dying_before_the_message_is_recorded_leaves_no_reply_queued(l
             assert [i.id for i in gateway.store.unprocessed()] == calls[:1]  # waits to be processed again
 
     asyncio.run(main())
+
+
+def test_her_reply_is_sent_in_her_turn_and_a_failed_one_goes_to_the_outbox(live_settings: Settings) -> None:
+    """The reply recorded with her message is sent at once by the turn that recorded it (no wait for the outbox
+    worker's poll); it is forgotten once Twilio took it. When Twilio fails, it stays in the outbox, held back for
+    a moment, and the outbox worker sends it - once."""
+    import sqlalchemy as sa
+
+    number, other = "+40700000011", "+40700000012"
+
+    async def main() -> None:
+        api = FakeTwilioApi()
+        async with api.running(), running_gateway(live_settings, api) as (gateway, webhook):
+            worker_runs: list[int] = []
+            real_run_once = gateway.outbox.run_once
+
+            async def no_outbox() -> int:  # the outbox worker finds nothing to do
+                worker_runs.append(1)
+                return 0
+
+            gateway.outbox.run_once = no_outbox  # type: ignore[method-assign]
+
+            def to(*phones: str) -> list[str]:  # sent to these numbers (another test's message may be answered here)
+                return [m["To"] for m in api.sent if m["To"] in phones]
+
+            def hers(phone: str) -> list[sa.Row]:
+                key = gateway.key(phone)
+                with gateway.handoff.engine.connect() as conn:
+                    return list(conn.execute(outbox.select().where(outbox.c.user_key == key)).all())
+
+            async with httpx.AsyncClient() as client:
+                params = inbound(number, "Salut, este sigur un job in Italia?", "SM-direct-1")
+                assert (await client.post(webhook, data=params, headers=signed(webhook, params))).status_code == 200
+                await wait_for(lambda: len(to(number)) == 1)
+                assert worker_runs  # the worker ran, found nothing: the turn sent it
+                assert hers(number) == []  # forgotten once sent
+
+                attempts = api.attempts
+                api.failures = [503]
+                params = inbound(other, "Salut, este sigur un job in Italia?", "SM-direct-2")
+                assert (await client.post(webhook, data=params, headers=signed(webhook, params))).status_code == 200
+                await wait_for(lambda: api.attempts > attempts and not api.failures)
+                await asyncio.sleep(0.5)
+                (waiting,) = hers(other)
+                assert waiting.sent_at is None and waiting.attempts == 1 and waiting.last_error
+                gateway.outbox.run_once = real_run_once  # type: ignore[method-assign]
+                await wait_for(lambda: len(to(other)) == 1, timeout=30)
+                await asyncio.sleep(1.0)
+                assert to(number, other) == [number, other]  # each once
+                assert hers(other) == []
+
+    asyncio.run(main())

@@ -54,13 +54,17 @@ class InboxWorker(Generic[Item]):
         process: Callable[[Item], Awaitable[None]],
         name: str,
         complete: Callable[[Item], None] | None = None,
+        after: Callable[[Item], Awaitable[None]] | None = None,
     ) -> None:
         """``complete``: records a processed item instead of ``store.done`` - the SMS gateway queues her reply and
-        marks the message processed in one transaction there, so a gateway dying in between cannot answer twice."""
+        marks the message processed in one transaction there, so a gateway dying in between cannot answer twice.
+        ``after``: runs once the item is recorded, still in her turn (her next message waits for it) - the SMS
+        gateway sends the reply it just recorded; a failure there is its own to handle, the item stays done."""
         self.store = store
         self.process = process
         self.name = name
         self.complete = complete
+        self.after = after
         self.wake = asyncio.Event()  # set when a user's next message may be claimed now
         self._in_flight: set[int] = set()
         self._user_locks = KeyedLocks()
@@ -84,6 +88,11 @@ class InboxWorker(Generic[Item]):
             async with self._user_locks.hold(item.user_key):  # FIFO: one user's messages in order
                 await self.process(item)
                 await self._record_done(item)
+                if self.after is not None:
+                    try:
+                        await self.after(item)
+                    except Exception as error:  # noqa: BLE001 - processed and recorded: never processed again
+                        log.error("%s after processing: %s", self.name, type(error).__name__, exc_info=error)
             self.wake.set()  # her next message (if any) can be claimed now
         except Exception as error:  # noqa: BLE001 - stays in the inbox and is tried again after a backoff
             log.error("%s processing failed: %s", self.name, type(error).__name__, exc_info=error)

@@ -438,6 +438,12 @@ def merge_flags(report: OfferReport, flags: Iterable[str], data_dir: Path | None
     return dataclasses.replace(report, findings=findings, is_offer=True)
 
 
+def texts_to_encode(text: str, scorer: FlagScorer) -> list[str]:
+    """The texts ``analyse`` will give the semantic flag layer's encoder for ``text`` (so that a caller can encode
+    them ahead, off its event loop; the analysis then finds them in the encoder's cache)."""
+    return scorer.texts(normalize(text or "", limit=MAX_CHARS).text)
+
+
 def analyse(
     text: str,
     language: str | None,

@@ -275,12 +275,19 @@ class FlagScorer:
             raise RuntimeError(f"offer flag model was trained on {model.encoder_name}, not {encoder.name}: retrain")
         self.model, self.encoder = model, encoder
 
+    @staticmethod
+    def texts(text: str) -> list[str]:
+        """What ``probabilities`` encodes: the whole text and its sentences ([] for a text too short)."""
+        if not scorable(text):
+            return []
+        parts = sentences(text)
+        return [text] + [p for p in parts if p != text] if len(parts) > 1 else [text]
+
     def probabilities(self, text: str) -> dict[str, float]:
         """Each flag's highest probability over the whole text and its sentences ({} for a text too short)."""
-        if not scorable(text):
+        texts = self.texts(text)
+        if not texts:
             return {}
-        parts = sentences(text)
-        texts = [text] + [p for p in parts if p != text] if len(parts) > 1 else [text]
         best = self.model.proba(self.encoder.encode(texts)).max(axis=0)
         return dict(zip(self.model.flags, map(float, best), strict=True))
 

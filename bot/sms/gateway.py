@@ -80,10 +80,13 @@ class SmsGateway:
             self.handoff, SendingChannel(CHANNEL, self.send_delivery), max_attempts=self.settings.max_attempts
         )
         self.render = pipeline.render
-        self.inbox = InboxWorker(self.store, self._process_item, "sms", complete=self._complete)
+        self.inbox = InboxWorker(self.store, self._process_item, "sms", complete=self._complete, after=self._send_held)
         self._wake = self.inbox.wake
         # replies of the inbox item being processed, queued with its "processed" record in one transaction
         self._pending: dict[int, list[tuple[str, str, str]]] = {}
+        # ... then held by this gateway and sent at once, still in her turn: item id -> (those replies, held until)
+        self._held: dict[int, tuple[list[Delivery], float]] = {}
+        self._housekept_at = float("-inf")
 
     def key(self, phone: str) -> str:
         return self.pipeline.key_for(CHANNEL, phone)
@@ -141,13 +144,50 @@ class SmsGateway:
         that dies in between leaves neither, so the message is processed again and answered once (before, a reply
         already queued was sent and the message answered again). One commit instead of two per message."""
         replies = self._pending.get(item.id, [])
+        # held by this gateway for a lease: it sends them itself right after (_send_held); if it dies first, the
+        # lease runs out and the outbox worker of any gateway sends them
+        held_until = self.handoff.clock() + self.outbox.lease_seconds
+        held: list[Delivery] = []
+        behind = False
         with self.handoff.engine.begin() as conn:
             for key, phone, text in replies:
-                self.handoff.queue_answer(conn, key, CHANNEL, phone, [(text, ())])
+                (delivery_id,) = self.handoff.queue_answer(conn, key, CHANNEL, phone, [(text, ())], held_until)
+                held.append(Delivery(delivery_id, None, key, CHANNEL, phone, text, 0))
             self.store.mark_done(conn, item.id)
+            ids = [d.id for d in held]
+            if ids:
+                behind = self.handoff.unsent_before(conn, item.user_key, CHANNEL, ids[0])
         self._pending.pop(item.id, None)
-        if replies:
+        if not ids:
+            return
+        if behind:  # an older message to her still waits (an outage, a counsellor's line): the outbox keeps the order
+            self.handoff.hold(ids, held_until, None)
             self._wake.set()
+            return
+        self._held[item.id] = (held, held_until)
+
+    async def _send_held(self, item: InboxItem) -> None:
+        """Send the replies ``_complete`` just recorded and holds, in order, through the provider she wrote in by -
+        instead of waking the outbox worker to find them (a poll, a lease per row, one send after another for all
+        numbers). Each is forgotten once the provider took it; on a failure, it and the rest go to the outbox
+        (retried with backoff, or dead-lettered), as every other SMS does."""
+        held, held_until = self._held.pop(item.id, ([], 0.0))
+        for index, delivery in enumerate(held):
+            following = [d.id for d in held[index + 1 :]]
+            try:
+                await self._send_by(item.provider, delivery)
+            except DeliveryFailed as failure:
+                final = not failure.retry
+                log.warning("sms reply not sent (%s): left to the outbox", failure.reason)
+                self.handoff.mark_failed(delivery.id, failure.reason, final=final)
+                self.handoff.hold([delivery.id, *following], held_until, self.handoff.clock() + 2.0)
+                self._wake.set()
+                return
+            renewed = self.handoff.clock() + self.outbox.lease_seconds
+            ours = await self.outbox.record_sent(delivery.id, forget=True, hold=(following, held_until, renewed))
+            held_until = renewed
+            if not ours:  # a send slower than the lease: the outbox took the rest over
+                return
 
     async def process(self, item: InboxItem) -> None:
         """One inbound SMS -> keywords or the pipeline -> at most one reply in the outbox."""
@@ -284,7 +324,10 @@ class SmsGateway:
         """The outbox worker's channel: one queued message to her number, by her provider."""
         if delivery.escalation_id is not None and self.store.opted_out(delivery.user_key):
             raise DeliveryFailed("opted_out", retry=False)
-        provider = self.providers.get(self.store.provider_of(delivery.user_key) or "") or next(iter(self.providers.values()))
+        await self._send_by(self.store.provider_of(delivery.user_key), delivery)
+
+    async def _send_by(self, provider_name: str | None, delivery: Delivery) -> None:
+        provider = self.providers.get(provider_name or "") or next(iter(self.providers.values()))
         text = compose([Message(delivery.text)], "", self.settings.relay_max_segments).text
         try:
             await provider.send(delivery.address, text)
@@ -293,19 +336,25 @@ class SmsGateway:
 
     # -- running ------------------------------------------------------------------------------
     async def tick(self) -> None:
-        notify_overdue(self.handoff, self.pipeline.catalog, self.settings.claim_timeout_seconds)
+        now = self.handoff.clock()
+        if now - self._housekept_at >= self.settings.poll_interval:
+            # once per poll interval, not on every wake (each message processed wakes the loop)
+            self._housekept_at = now
+            notify_overdue(self.handoff, self.pipeline.catalog, self.settings.claim_timeout_seconds)
+            await self.pipeline.retry_erasures()
         await self.drain_inbox()
         await self.deliver()
-        await self.pipeline.retry_erasures()
 
     async def run(self, stop: asyncio.Event) -> None:
         """Process and deliver until ``stop``; then let in-flight messages finish (graceful)."""
         while not stop.is_set():
+            # cleared before the tick: a wake during the tick (a message accepted, a turn finished) runs the next
+            # tick at once, instead of waiting out the poll interval
+            self._wake.clear()
             try:
                 await self.tick()
             except Exception as error:  # noqa: BLE001 - keep serving; logged without content
                 log.error("sms gateway tick: %s", type(error).__name__, exc_info=error)
-            self._wake.clear()
             try:
                 await asyncio.wait_for(self._wake.wait(), timeout=self.settings.poll_interval)
             except asyncio.TimeoutError:
