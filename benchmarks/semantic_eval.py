@@ -6,8 +6,11 @@
 Sets (tests/data/):
 - ``semantic_dev/``: written blind from docs/labels.md by other writers, then used to choose the
   model and its thresholds: a regression floor, not a promise.
-- ``semantic_eval4/``: written blind from docs/labels.md by other writers after the round-7 model
-  was built (2026-12-07); never trained or tuned on. The honest figures.
+- ``semantic_eval5/``: written blind from docs/labels.md by other writers after the round-8 model
+  was built (2026-12-07, second session; parents and relatives, long messages, everyday traps); never
+  trained or tuned on. The honest figures.
+- ``semantic_eval4/``: written blind the same way (2026-12-07), measured on rounds 7 and 8 (aggregates
+  only, five times): a development set since set 5 was written.
 - ``semantic_eval2/``, ``semantic_eval3/``: written blind the same way (2026-12-06), measured on
   the round-7 model and then read for its errors: development sets since 2026-12-07.
 - ``semantic_eval/``: written blind from docs/labels.md, never trained on, but measured after every
@@ -38,7 +41,8 @@ from bot.text import normalize
 
 SETS = {
     "semantic_dev (written blind, then TUNED ON: a floor)": ROOT / "tests" / "data" / "semantic_dev",
-    "semantic_eval4 (blind, never tuned on)": ROOT / "tests" / "data" / "semantic_eval4",
+    "semantic_eval5 (blind, never tuned on)": ROOT / "tests" / "data" / "semantic_eval5",
+    "semantic_eval4 (blind, measured 5 times: development)": ROOT / "tests" / "data" / "semantic_eval4",
     "semantic_eval2 (blind once, then read: development)": ROOT / "tests" / "data" / "semantic_eval2",
     "semantic_eval3 (blind once, then read: development)": ROOT / "tests" / "data" / "semantic_eval3",
     "semantic_eval (blind once, measured every round: development)": ROOT / "tests" / "data" / "semantic_eval",
@@ -144,7 +148,7 @@ def whole_bot(directory: Path, semantic: bool, confusions: bool = False) -> None
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--bot", action="store_true", help="also run the whole bot on the blind set (starts Rasa)")
-    parser.add_argument("--bot-set", default="semantic_eval4", help="set for --bot (others: development)")
+    parser.add_argument("--bot-set", default="semantic_eval5", help="set for --bot (others: development)")
     parser.add_argument("--confusions", action="store_true", help="with --bot: topic confusions (development sets only)")
     parser.add_argument("--decision-only", action="store_true", help="only the risk decision tables")
     args = parser.parse_args()

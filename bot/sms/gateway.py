@@ -87,6 +87,7 @@ class SmsGateway:
         # ... then held by this gateway and sent at once, still in her turn: item id -> (those replies, held until)
         self._held: dict[int, tuple[list[Delivery], float]] = {}
         self._housekept_at = float("-inf")
+        self._outbox_due = False  # something was queued for the outbox worker now (not only at the next poll)
 
     def key(self, phone: str) -> str:
         return self.pipeline.key_for(CHANNEL, phone)
@@ -162,7 +163,7 @@ class SmsGateway:
             return
         if behind:  # an older message to her still waits (an outage, a counsellor's line): the outbox keeps the order
             self.handoff.hold(ids, held_until, None)
-            self._wake.set()
+            self._wake_outbox()
             return
         self._held[item.id] = (held, held_until)
 
@@ -181,8 +182,7 @@ class SmsGateway:
                 log.warning("sms reply not sent (%s): left to the outbox", failure.reason)
                 self.handoff.mark_failed(delivery.id, failure.reason, final=final)
                 self.handoff.hold([delivery.id, *following], held_until, self.handoff.clock() + 2.0)
-                self._wake.set()
-                return
+                return  # the outbox worker's next polls find it once the hold has run out
             renewed = self.handoff.clock() + self.outbox.lease_seconds
             ours = await self.outbox.record_sent(delivery.id, forget=True, hold=(following, held_until, renewed))
             held_until = renewed
@@ -313,6 +313,10 @@ class SmsGateway:
             pending.append((key, phone, reply.text))
             return
         self.handoff.queue_message(key, CHANNEL, phone, reply.text)  # outside an inbox item (a direct call)
+        self._wake_outbox()
+
+    def _wake_outbox(self) -> None:
+        self._outbox_due = True
         self._wake.set()
 
     # -- outbound -----------------------------------------------------------------------------
@@ -337,13 +341,17 @@ class SmsGateway:
     # -- running ------------------------------------------------------------------------------
     async def tick(self) -> None:
         now = self.handoff.clock()
-        if now - self._housekept_at >= self.settings.poll_interval:
-            # once per poll interval, not on every wake (each message processed wakes the loop)
+        polled = now - self._housekept_at >= self.settings.poll_interval
+        if polled:
+            # once per poll interval, not on every wake (each message processed wakes the loop): her replies are sent
+            # by her turn itself, so the outbox holds counsellors' lines, retries and other gateways' leftovers
             self._housekept_at = now
             notify_overdue(self.handoff, self.pipeline.catalog, self.settings.claim_timeout_seconds)
             await self.pipeline.retry_erasures()
         await self.drain_inbox()
-        await self.deliver()
+        if polled or self._outbox_due:
+            self._outbox_due = False
+            await self.deliver()
 
     async def run(self, stop: asyncio.Event) -> None:
         """Process and deliver until ``stop``; then let in-flight messages finish (graceful)."""
