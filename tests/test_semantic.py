@@ -4,6 +4,7 @@ model), the trained risk model's regression floors on the tuned sets, and the bl
 from __future__ import annotations
 
 import itertools
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -11,7 +12,7 @@ import pytest
 import yaml
 
 from bot.config import ROOT
-from bot.risk.decision import RiskAssessor, Thresholds, decide, urgency
+from bot.risk.decision import RiskAssessor, Thresholds, decide, urgency, vetoes
 from bot.risk.screener import RiskResult, Screener
 from bot.semantic.risk_model import SemanticRisk
 from bot.text import normalize
@@ -146,6 +147,29 @@ def test_the_boost_decides_between_urgent_and_concern() -> None:
     # a lexicon match the model is sure is a question stays vetoed; a sure report is not
     assert decide(LOCKED, sem(urgent=0.05, report=0.05), BOOSTED).level == "concern"
     assert decide(LOCKED, sem(urgent=0.4, report=0.95), BOOSTED).source == "both"
+
+
+def test_self_harm_has_a_lower_urgent_bar_and_other_categories_keep_theirs() -> None:
+    """``category_urgent``: a message the model places nearest self-harm is urgent from a lower urgency (a missed
+    overdose costs more than a needless hand-over); every other category keeps the general bar, and so does the
+    veto of a lexicon match."""
+    bars = Thresholds(
+        urgent=0.65, concern=0.5, person=0.5, lexicon_veto=0.9, veto_report=0.12, category_urgent=(("suicidal", 0.35),)
+    )
+    assert bars.urgent_bar("suicidal") == 0.35 and bars.urgent_bar("forced_sex") == 0.65 and bars.urgent_bar(None) == 0.65
+    pills = decide(CLEAR, sem(urgent=0.4, category="suicidal", report=0.5), bars)
+    assert (pills.level, pills.category, pills.source) == ("urgent", "suicidal", "semantic")
+    assert decide(CLEAR, sem(urgent=0.55, category="forced_sex", report=0.5), bars).level == "concern"
+    assert decide(CLEAR, sem(urgent=0.3, category="suicidal", report=0.5), bars).level == "none"
+    # the veto of a lexicon match still needs an urgency below the category's bar
+    assert decide(LOCKED, sem(urgent=0.05, category="suicidal", report=0.05), bars).level == "concern"
+    assert not vetoes(sem(urgent=0.36, category="suicidal", report=0.05), replace(bars, lexicon_veto=0.6))
+    assert vetoes(sem(urgent=0.36, category="forced_sex", report=0.05), replace(bars, lexicon_veto=0.6))
+
+
+def test_the_shipped_thresholds_read_the_category_bars() -> None:
+    _, _, shipped = Thresholds.from_data(ROOT / "data")
+    assert shipped.urgent_bar("suicidal") < shipped.urgent == shipped.urgent_bar("locked_in")
 
 
 # -- the trained model on the sets it may be held to -------------------------------------------

