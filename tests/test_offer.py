@@ -309,6 +309,61 @@ def test_minor_with_a_local_day_job_is_not_flagged() -> None:
     assert "minor_recruited" not in report.flags
 
 
+# Night hours stated as clock times, not as a "night" word: the minor flag must see them (and a day shift not).
+NIGHT_HOURS = [
+    ("id", "aku 16 tahun, ditawari kerja pelayan kafe, jam kerja 8 malam sampai 3 pagi", True),
+    ("ru", "мне 16, зовут официанткой в кафе, смены до 2 ночи, 2500 в день", True),
+    ("uk", "meni 16, robota ofitsiantkoiu v kafe, pratsiuiemo z 22:00 do 6:00, 900 hrn za zminu", True),
+    ("vi", "e 16 tuổi, chị ấy rủ đi làm phục vụ quán, làm từ 6h tối tới 2h sáng, lương 5 triệu", True),
+    ("zh", "我女儿15岁，有人叫她去酒吧上班，晚上10点到凌晨3点", True),
+    ("en", "I'm 16, a cafe offers me a job, shifts 9am to 5pm, 300 a week", False),
+    ("ru", "мне 16, зовут официанткой в кафе, смены с 9 утра до 6 вечера, 2500 в день", False),
+    ("id", "aku 16 tahun, ditawari kerja pelayan kafe, jam kerja 8 pagi sampai 4 sore, gaji 2 juta", False),
+]
+
+
+@pytest.mark.parametrize(("language", "text", "night"), NIGHT_HOURS)
+def test_night_hours_from_the_clock(language: str, text: str, night: bool) -> None:
+    report = analyse(text, language, None)
+    assert report.facts.under_18
+    assert report.facts.night_work is night
+    assert ("minor_recruited" in report.flags) is night or bool(report.facts.places)
+
+
+def test_a_price_or_a_one_digit_hour_is_not_a_night_hour() -> None:
+    for text in ("the fee is 1.50 usd", "interview at 2:00", "room 23 and 04 on floor 2", "22 girls and 3 boys"):
+        assert not analyse(text, "en", None).facts.night_work, text
+
+
+# A parent gives her daughter's age; a recruiter who pays the travel is offering work.
+PARENTS = [
+    (
+        "en",
+        "My daughter is 14. A lady from church says she can take her to Lagos to help her sister with the "
+        "children, and she will pay the bus.",
+        14,
+    ),
+    ("ru", "Дочери 17, мы из Саратова. Её зовут официанткой в клуб в Москву, смены ночные.", 17),
+    ("uk", "Доньці 17, хоче їхати до Чехії на завод через агентство, договір підпише на місці.", 17),
+    ("tl", "17 ako, inalok ako ng trabaho sa Hong Kong bilang kasambahay, libre daw ang pamasahe.", 17),
+]
+
+
+@pytest.mark.parametrize(("language", "text", "age"), PARENTS)
+def test_a_minor_recruited_as_a_parent_or_a_girl_says_it(language: str, text: str, age: int) -> None:
+    report = analyse(text, language, None)
+    assert report.facts.age == age and report.facts.under_18
+    assert "minor_recruited" in report.flags, [(f.flag, f.evidence) for f in report.findings]
+
+
+def test_a_recruiter_paying_her_travel_is_an_offer_but_a_boyfriends_ticket_is_not_work() -> None:
+    recruited = analyse("Fiica mea are 15 ani. Verișoara ei vrea s-o ia în Italia, la o familie, biletul de avion "
+                        "îl plătește familia", "ro", None)  # fmt: skip
+    assert recruited.is_offer and "minor_recruited" in recruited.flags
+    partner = analyse("i'm 15, my online boyfriend will pay my flight to Osaka so we can finally meet", "en", None)
+    assert "minor_recruited" not in partner.flags
+
+
 # -- the pay check needs sourced wages --------------------------------------------------------------
 
 

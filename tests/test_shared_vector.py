@@ -74,6 +74,42 @@ def test_a_remembered_vector_is_not_encoded_again() -> None:
     assert inner.calls == 1
 
 
+class LengthInner:
+    """A vector per text that says which text it is (its length), so a wrong row is seen."""
+
+    name, dim = "length", 3
+
+    def __init__(self) -> None:
+        self.encoded: list[str] = []
+
+    def encode(self, texts: Sequence[str]) -> np.ndarray:
+        self.encoded.extend(texts)
+        return np.array([[len(t), 1.0, 0.0] for t in texts], np.float32)
+
+
+def test_a_full_cache_never_loses_a_row_it_found_in_the_same_call() -> None:
+    """A message whose first sentence was seen long ago and whose other sentences are new: remembering the new
+    rows evicts the old one. It must still be returned (this raised KeyError, and the offer check silently lost
+    its semantic layer on long screenshots)."""
+    inner = LengthInner()
+    encoder = CachingEncoder(inner, memory_items=3)  # type: ignore[arg-type]
+    encoder.encode(["a", "bb", "ccc"])
+    rows = encoder.encode(["a", "dddd", "eeeee", "ffffff", "a"])
+    assert rows[:, 0].tolist() == [1, 4, 5, 6, 1]
+    assert inner.encoded == ["a", "bb", "ccc", "dddd", "eeeee", "ffffff"]  # "a" was a hit, encoded once
+    assert encoder.encode(["ffffff"])[0, 0] == 6 and len(inner.encoded) == 6  # the newest rows are kept
+
+
+def test_a_hit_is_recently_used() -> None:
+    inner = LengthInner()
+    encoder = CachingEncoder(inner, memory_items=2)  # type: ignore[arg-type]
+    encoder.encode(["a", "bb"])
+    encoder.encode(["a"])  # "a" is now the most recently used: "bb" goes first
+    encoder.encode(["ccc"])
+    encoder.encode(["a"])
+    assert inner.encoded == ["a", "bb", "ccc"]
+
+
 class Recorder:
     def __init__(self) -> None:
         self.metadata: list[dict[str, Any]] = []

@@ -220,6 +220,8 @@ class Analyser:
             semantic = {}
         for flag_id in semantic:
             flag_hits.setdefault(flag_id, [])
+        # someone paying her travel to a job is an offer even in words the job lists lack ("the plant pays the flight")
+        offer_words = offer_words or facts.travel_paid_by == "recruiter"
         is_offer = offer_words or bool(any(f not in WEAK_ALONE for f in flag_hits) or len(flag_hits) >= 2)
         evidence: dict[str, list[str]] = {}
         severity: dict[str, str] = {}
@@ -231,7 +233,9 @@ class Analyser:
                 severity[flag_id] = _max_severity(severity.get(flag_id), rule_severity or self.flags[flag_id].severity)
         if is_offer:
             personal = "contact" in found or any(c in PERSONAL_CHANNELS for c in facts.channels)
-            work = bool(facts.jobs) or "offer" in found  # a job is offered (not only a marriage or a trip)
+            # a job is offered (not only a marriage or a trip): job or offer words or a wage (and, in _derive, a
+            # recruiter paying her travel: "she will take her to Lagos to help her sister, she pays the bus")
+            work = bool(facts.jobs or "offer" in found or any(a.currency or a.period for a in facts.amounts))
             either = "alternative" in found and len(set(facts.jobs)) >= 2  # "a restaurant or a hotel"
             self._derive(facts, home, personal, evidence, notes, work=work, either=either)
         findings = tuple(self._finding(f, severity.get(f), evidence[f]) for f in FLAG_IDS if f in evidence)
@@ -287,7 +291,7 @@ class Analyser:
             travel_paid_by="recruiter" if "recruiter" in travel else ("self" if "self" in travel else None),
             visa=tuple(v for v in VISAS if v in group("visa")),
             documents=tuple(group("document")),
-            night_work="night" in found,
+            night_work="night" in found or self.numbers.night_hours(prepared) is not None,
             away_from_home="away" in found or bool(home and any(c != home for c in countries)),
             pay_promise="pay_promise" in found,
         )
@@ -340,6 +344,7 @@ class Analyser:
             too_good = ["a pay figure with a 'no experience / easy money' claim: " + facts.amounts[0].text]
         if too_good:
             evidence.setdefault("too_good_pay", []).extend(too_good)
+        work = work or (facts.travel_paid_by == "recruiter" and not partner)
         if facts.under_18 and work and not marriage_only:
             reasons = []
             if facts.places or facts.countries:

@@ -34,6 +34,12 @@ AGES = range(10, 71)
 PERIOD_AFTER = 24  # characters after an amount searched for "a month"
 PERIOD_BEFORE = 14  # characters before it, for "เดือนละ 20000", "月薪2万", "per month: 500"
 AGE_WINDOW = 24  # characters around a number searched for "I am", "years old"
+# Night work, from the hours an offer states: 22:00-04:59 on a 24-hour clock ("22:00", "02:30", "23h"; a
+# one-digit hour is left alone: "2:00" may be afternoon, "1.50" a price), an early-morning
+# hour 12/0-4 ("3am", "3 pagi", "2h sáng", "4 утра") or a late-evening word with 10-12 or 1-4 ("10pm", "2 ночи").
+EARLY_NIGHT = frozenset({12, 0, 1, 2, 3, 4})
+LATE_NIGHT = frozenset({10, 11, 12, 1, 2, 3, 4})
+_CLOCK_24 = regex.compile(r"(?<![\d.,:])(?:2[2-4]|0[0-4])(?:[:.](?:00|30)|:[0-5]\d|h(?:[0-5]\d)?)(?![\d\p{L}])")
 MAX_AMOUNTS = 20  # a report needs the offer's sums, not every number of a long paste
 BARE_MINIMUM = 1000  # a number with no currency, multiplier or period counts from here
 PERIOD_MINIMUM = 100  # a number with only a period ("500 a day") counts from here
@@ -133,6 +139,7 @@ class NumberReader:
         digits: dict[str, int] = {}
         units: dict[str, int] = {}
         ages: list[str] = []
+        clock: dict[str, list[str]] = {"early": [], "late": []}
         for code, data in languages.items():
             numbers = dict(data.get("numbers") or {})
             for word, value in dict(numbers.get("multipliers") or {}).items():
@@ -153,6 +160,10 @@ class NumberReader:
                 for word in words:
                     self._put(self.periods, str(word), str(period), code, "period")
             ages.extend(str(t) for t in data.get("age") or [])
+            for part, templates in dict(data.get("clock") or {}).items():
+                if part not in clock:
+                    raise ValueError(f"data/offer/{code}.yml clock: {part!r} is not early or late")
+                clock[part].extend(str(t) for t in templates)
         self.spelled = NumberWords(digits, units)
         self._multiplier_keys = {_key(w): w for w in self.multipliers}
         self._currency_keys = {_key(w): w for w in self.currencies}
@@ -175,6 +186,10 @@ class NumberReader:
         self.period_before_re = regex.compile(rf"(?:{_alternation(self.periods)})[\s:,-]*(?:{currency})?\s*$")
         self.age_re = regex.compile("|".join(self._age_pattern(t) for t in ages) or r"(?!x)x")
         self._period_keys = {_key(w): w for w in self.periods}
+        self.clock_re = {
+            part: regex.compile("|".join(self._hour_pattern(t) for t in templates) or r"(?!x)x")
+            for part, templates in clock.items()
+        }
 
     @staticmethod
     def _put(table: dict[str, Any], word: str, value: object, code: str, kind: str) -> None:
@@ -197,7 +212,32 @@ class NumberReader:
             tail += r"(?!\p{L})"
         return rf"(?:{head}\s*(?<![\d.,])(\d{{1,2}})(?![\d]|[.,]\d)\s*{tail})"
 
+    @staticmethod
+    def _hour_pattern(template: str) -> str:
+        """An hour template ("{n}pm", "{n} malam", "ตี{n}"): a 1-2 digit hour where {n} stands."""
+        if "{n}" not in template:
+            raise ValueError(f"data/offer: clock template {template!r} needs {{n}}")
+        before, after = light(template).split("{n}", 1)
+        head = regex.escape(before.strip()).replace(r"\ ", r"\s*") if before.strip() else ""
+        tail = regex.escape(after.strip()).replace(r"\ ", r"\s*") if after.strip() else ""
+        if head and head[0].isalpha() and not _NO_SPACE_SCRIPT.search(head[0]):
+            head = r"(?<!\p{L})" + head
+        if tail and tail[-1].isalpha() and not _NO_SPACE_SCRIPT.search(tail[-1]):
+            tail += r"(?!\p{L})"
+        return rf"(?:{head}\s*(?<![\d.,:])(\d{{1,2}})(?:[:.]00)?(?!\d)\s*{tail})"
+
     # -- reading ---------------------------------------------------------------------------------
+    def night_hours(self, prepared: str) -> str | None:
+        """The first stated working hour that falls in the night (22:00-04:59), or None."""
+        for match in _CLOCK_24.finditer(prepared):
+            return match.group()
+        for part, hours in (("early", EARLY_NIGHT), ("late", LATE_NIGHT)):
+            for match in self.clock_re[part].finditer(prepared):
+                hour = int(next(g for g in match.groups() if g))
+                if hour in hours:
+                    return match.group().strip()
+        return None
+
     def prepare(self, text: str) -> str:
         """light() plus spelled numbers turned into digits."""
         return self.spelled.replace(light(text))

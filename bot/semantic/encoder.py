@@ -95,18 +95,28 @@ class CachingEncoder:
 
     def encode(self, texts: Sequence[str]) -> np.ndarray:
         keys = [self._key(t) for t in texts]
+        if not keys:
+            return np.zeros((0, self.dim), np.float32)
+        # The rows are collected here, not read back from the LRU afterwards: remembering the fresh rows (or
+        # another thread) may evict a row this call found a moment before (a long message whose sentences were
+        # seen long ago - a KeyError that cost the offer check its semantic layer).
+        rows: dict[str, np.ndarray] = {}
         with self._lock:
-            missing = sorted({i for i, k in enumerate(keys) if k not in self._memory}, key=keys.__getitem__)
-        if missing:
-            unique: dict[str, int] = {}
-            for i in missing:
-                unique.setdefault(keys[i], i)
+            for key in keys:
+                if key in self._memory:
+                    self._memory.move_to_end(key)
+                    rows[key] = self._memory[key]
+        unique: dict[str, int] = {}
+        for i, key in enumerate(keys):
+            if key not in rows:
+                unique.setdefault(key, i)
+        if unique:
             fresh = self.inner.encode([texts[i] for i in unique.values()])
             with self._lock:
                 for key, row in zip(unique, fresh, strict=True):
+                    rows[key] = row
                     self._remember(key, row)
-        with self._lock:
-            return np.vstack([self._memory[k] for k in keys]) if keys else np.zeros((0, self.dim), np.float32)
+        return np.vstack([rows[k] for k in keys])
 
     def _remember(self, key: str, row: np.ndarray) -> None:
         self._memory[key] = row
