@@ -339,7 +339,7 @@ def test_a_price_or_a_one_digit_hour_is_not_a_night_hour() -> None:
 PARENTS = [
     (
         "en",
-        "My daughter is 14. A lady from church says she can take her to Lagos to help her sister with the "
+        "My daughter is 14. A lady from church says she can take her to Lagos to help her sister with housework and the "
         "children, and she will pay the bus.",
         14,
     ),

@@ -220,8 +220,10 @@ class Analyser:
             semantic = {}
         for flag_id in semantic:
             flag_hits.setdefault(flag_id, [])
-        # someone paying her travel to a job is an offer even in words the job lists lack ("the plant pays the flight")
-        offer_words = offer_words or facts.travel_paid_by == "recruiter"
+        # someone paying her travel to a named place is an offer even in words the job lists lack ("the plant pays the
+        # flight to Kamchatka"); a ticket to "visit him" with no place is not
+        places = bool(facts.places or facts.countries or facts.away_from_home)
+        offer_words = offer_words or (facts.travel_paid_by == "recruiter" and places)
         is_offer = offer_words or bool(any(f not in WEAK_ALONE for f in flag_hits) or len(flag_hits) >= 2)
         evidence: dict[str, list[str]] = {}
         severity: dict[str, str] = {}
