@@ -206,6 +206,14 @@ def test_laughter_family_and_joking_never_silence_danger(language: str) -> None:
         "တာဝန်ကျဝန်ထမ်းနဲ့ ပြောလို့ရလား",
         "快叫个活人来",
         "vreau sa discut cu o persoana",
+        # asking whether a real person is there (2026-12-07, second session: four development-set misses, phrased
+        # again here)
+        "is anyone a real human here?",
+        "có ai là người thật không vậy",
+        "ce bot chy lyudyna ye? treba pohovoryty",
+        "bot မဟုတ်တဲ့ လူအစစ် ရှိလား",
+        "ខ្ញុំត្រូវការមនុស្សពិត មិនមែនម៉ាស៊ីន",
+        "oper ke konselor dong kak",
     ],
 )
 def test_short_requests_for_a_person_open_a_request(screener: Screener, text: str) -> None:
@@ -218,6 +226,9 @@ def test_short_requests_for_a_person_open_a_request(screener: Screener, text: st
         "ធ្វើម៉េចដឹងថាអ្នកដែលឆាតជាមួយគឺជាមនុស្សពិត",  # is the man I chat with a real person? (a question about him)
         "công ty có người tuyển nhân viên phục vụ",  # a company has someone hiring waitresses (an offer)
         "бос дав мені номер оператора таксі",  # a taxi operator's number
+        "có ai là người Việt ở Đài Loan không",  # is anyone here Vietnamese in Taiwan?
+        "ця людина є моїм босом",  # this person is my boss
+        "a real person told me the job was fake",
     ],
 )
 def test_person_words_in_other_sentences_are_not_a_request(screener: Screener, text: str) -> None:
