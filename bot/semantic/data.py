@@ -70,7 +70,10 @@ def urgent_categories(data_dir: Path) -> set[str]:
 # they pulled reports of present danger towards none. Measured on the development sets only
 # (semantic_dev + risk_unseen + risk_eval): with them, urgent reached .985 and semantic_dev
 # concern 76/88; without them .989 and 79/88, benign hand-overs 13 vs 14 of 263.
-NLU_NOT_FOR_RISK = frozenset({"round5"})
+# data/nlu/round11 (a real question behind an idiom, a joke, a long family story or a past event) did the same,
+# more: with it, on the seven development sets, 14 urgent messages, 17 concerns and 3 person requests fewer
+# reached a counsellor (long parents' reports of a daughter's passport kept, 18 fewer benign hand-overs).
+NLU_NOT_FOR_RISK = frozenset({"round5", "round11"})
 
 
 def _nlu_files(data_dir: Path) -> list[Path]:
