@@ -185,6 +185,14 @@ MORE = [
     ("en", "the contract is only in chinese, they say just sign it", "no_contract"),
     ("zh", "网上认识的男朋友说给我买机票，让我去他那边一起住", "online_partner_ticket"),
     ("km", "គេថាមិនបាច់មានលិខិតឆ្លងដែនទេ ដើរកាត់ព្រៃនៅពេលយប់", "night_border"),
+    # pressure and secrecy in the forms the development sets showed (scarcity, a deadline, "don't tell your parents")
+    ("zh", "深圳电子厂招女工 月薪八千 包吃包住 先到先得", "pressure_secrecy"),
+    ("zh", "他说在上海给我找了酒店的工作，让我先别跟我妈说", "pressure_secrecy"),
+    ("ro", "o tipa de pe insta imi gaseste de lucru la Milano si zice sa nu le zic alor mei", "pressure_secrecy"),
+    ("ru", "работа официанткой в Сочи, решить надо до пятницы, потом место займут", "pressure_secrecy"),
+    ("uk", "жінка пропонує роботу в Польщі покоївкою і каже не кажи нікому", "pressure_secrecy"),
+    ("th", "รับพนักงานร้านอาหารที่ภูเก็ต เงินเดือน 15000 ทักด่วนก่อนเต็ม", "pressure_secrecy"),
+    ("tl", "hiring waitress sa Dubai, limited slots lang po", "pressure_secrecy"),
 ]  # fmt: skip
 
 
@@ -192,6 +200,14 @@ MORE = [
 def test_more_flags(language: str, text: str, flag: str) -> None:
     report = analyse(text, language, HOME[language])
     assert flag in report.flags, report.flags
+
+
+def test_an_urgent_hiring_heading_alone_is_not_pressure() -> None:
+    """The writers of the first offer set did not call an ad's "Терміново!!" heading pressure; "треба терміново" (she
+    has to decide urgently) is."""
+    ad = "Терміново!! Дівчата на роботу в ресторан у Польщі, житло безкоштовно"
+    assert "pressure_secrecy" not in analyse(ad, "uk", HOME["uk"]).flags
+    assert "pressure_secrecy" in analyse(ad + ", кажуть треба терміново вирішити", "uk", HOME["uk"]).flags
 
 
 def test_a_company_ad_seen_online_is_not_a_stranger() -> None:
