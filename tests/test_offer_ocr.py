@@ -111,23 +111,6 @@ def test_burmese_and_khmer_screenshots_keep_their_stacked_marks(language: str, i
     assert analyse(result.text, language, None).flags == from_text
 
 
-def test_burmese_reads_with_the_script_model_when_installed_else_the_language_model(
-    monkeypatch: pytest.MonkeyPatch,
-) -> None:
-    """The Myanmar script model alone when Debian's tesseract-ocr-script-mymr is there; else mya+eng, never an
-    error for a model that is missing."""
-    from bot.offer import ocr
-
-    monkeypatch.setattr(ocr, "installed_models", lambda: frozenset({"eng", "mya", "Myanmar"}))
-    assert ocr._languages("mya") == "Myanmar"
-    assert ocr._page_mode("Myanmar") == "11"
-    monkeypatch.setattr(ocr, "installed_models", lambda: frozenset({"eng", "mya"}))
-    assert ocr._languages("mya") == "mya+eng"
-    assert ocr._languages("tha") == "tha+eng"
-    assert ocr._languages("chi_sim") == "chi_sim"
-    assert ocr._page_mode("rus+eng") == "3"
-
-
 @needs_tesseract
 def test_the_script_seen_overrides_a_wrong_profile_language() -> None:
     """Her profile says English but the screenshot is Thai: the second pass reads it with Thai."""

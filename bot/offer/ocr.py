@@ -7,7 +7,6 @@ Nothing is written to disk and the text it reads is never logged.
 
 from __future__ import annotations
 
-import functools
 import io
 import logging
 import shutil
@@ -51,11 +50,7 @@ _OSD_LINE = regex.compile(r"Script: (\w+)\s+Script confidence: ([0-9.]+)")
 # marks off into lines of their own and reads the letters without them (Burmese screenshots of the development
 # sets: character accuracy 0.59 -> 0.94). Sparse text (--psm 11) keeps each line whole. Latin, Cyrillic and Han
 # read a little better with the layout analysis (benchmarks/offer_eval.py; docs/offer-check.md, "Screenshots").
-_SPARSE_TEXT = frozenset({"tha", "mya", "khm", "Myanmar"})
-# Burmese is read with Tesseract's Myanmar *script* model alone (Debian tesseract-ocr-script-mymr) when it is
-# installed: with the language model plus eng, whole Burmese words came out as Latin digits ("သူဝယ်ပေးမယ်" ->
-# "920056020051"); development screenshots giving the text's flags, clean / degraded: 19 / 19 -> 22 / 20 of 24.
-_SCRIPT_MODEL = {"mya": "Myanmar"}
+_SPARSE_TEXT = frozenset({"tha", "mya", "khm"})
 
 
 class ImageRejected(Exception):
@@ -165,26 +160,7 @@ def _osd_script(png: bytes) -> list[str]:
     return [_OSD_SCRIPT[found.group(1)]]
 
 
-@functools.lru_cache(maxsize=1)
-def installed_models() -> frozenset[str]:
-    """The traineddata Tesseract has (``tesseract --list-langs``), read once per process."""
-    binary = shutil.which("tesseract")
-    if binary is None:
-        return frozenset()
-    try:
-        done = subprocess.run(  # noqa: S603 - fixed arguments
-            [binary, "--list-langs"], capture_output=True, timeout=TIMEOUT_SECONDS, check=False
-        )
-    except (OSError, subprocess.TimeoutExpired):
-        return frozenset()
-    lines = done.stdout.decode("utf-8", "replace").splitlines()
-    return frozenset(line.strip() for line in lines[1:] if line.strip())  # the first line names the folder
-
-
 def _languages(primary: str) -> str:
-    script_model = _SCRIPT_MODEL.get(primary)
-    if script_model and script_model in installed_models():
-        return script_model
     # chi_sim reads the Latin words inside Chinese text itself; with +eng, clean CJK glyphs were misread as Latin
     # (character accuracy on clean zh screenshots 0.74 -> 0.9, benchmarks/offer_eval.py)
     return primary if primary in ("eng", "chi_sim") else f"{primary}+eng"
