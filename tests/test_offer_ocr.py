@@ -7,6 +7,7 @@ import io
 import struct
 import zlib
 
+import numpy as np
 import pytest
 import yaml
 from PIL import Image
@@ -14,7 +15,18 @@ from PIL import Image
 from benchmarks.offer_images import render
 from bot.config import ROOT
 from bot.offer import analyse
-from bot.offer.ocr import MAX_BYTES, ImageRejected, available, clean, read_image, shorten
+from bot.offer.ocr import (
+    GLYPH_TARGET_PX,
+    MAX_BYTES,
+    SMALL_GLYPH_PX,
+    ImageRejected,
+    _decode,
+    available,
+    clean,
+    glyph_height,
+    read_image,
+    shorten,
+)
 
 needs_tesseract = pytest.mark.skipif(not available(), reason="Debian tesseract-ocr is not installed")
 
@@ -109,6 +121,55 @@ def test_burmese_and_khmer_screenshots_keep_their_stacked_marks(language: str, i
     result = read_image(render(text, language, degrade=False, seed=index), language)
     assert char_accuracy(drawable(text), result.text) >= 0.9
     assert analyse(result.text, language, None).flags == from_text
+
+
+def _jpeg(image: Image.Image) -> bytes:
+    buffer = io.BytesIO()
+    image.convert("RGB").save(buffer, format="JPEG", quality=90)
+    return buffer.getvalue()
+
+
+def test_glyph_height_follows_the_letters_on_light_and_dark_pages() -> None:
+    screenshot = Image.open(io.BytesIO(render(_offers("en")[0]["text"], "en", degrade=False))).convert("L")
+    height = glyph_height(screenshot)
+    assert height is not None and 15 <= height <= 30  # rendered at 30 px: letters with ascenders ~22 px
+    half = screenshot.resize((screenshot.width // 2, screenshot.height // 2), Image.Resampling.LANCZOS)
+    assert glyph_height(half) == pytest.approx(height / 2, rel=0.2)
+    dark_mode = Image.eval(screenshot, lambda value: 255 - value)  # light letters on a dark page
+    assert glyph_height(dark_mode) == pytest.approx(height, rel=0.2)
+    assert glyph_height(Image.new("L", (640, 480), 230)) is None  # no text: nothing to measure
+    noise = Image.fromarray(np.random.default_rng(7).integers(0, 256, (1000, 1000), dtype=np.uint8))
+    assert glyph_height(noise) is None  # a photo or noise: too many blobs to be letters (not measured)
+
+
+def test_small_letters_are_scaled_up_and_readable_ones_left_alone() -> None:
+    screenshot = Image.open(io.BytesIO(render(_offers("en")[0]["text"], "en", degrade=False)))
+    small = screenshot.resize((screenshot.width // 2, screenshot.height // 2), Image.Resampling.LANCZOS)
+    letters = glyph_height(small.convert("L"))
+    assert letters is not None and letters < SMALL_GLYPH_PX
+    decoded = _decode(_jpeg(small))
+    assert decoded.width > small.width * 1.5
+    assert decoded.width * letters / small.width == pytest.approx(GLYPH_TARGET_PX, rel=0.1)  # letters ~30 px now
+    # a short (3 lines), wide Chinese screenshot: the old rule scaled it to 1200 px high, its letters to ~70 px
+    chinese = Image.open(io.BytesIO(render(_offers("zh")[5]["text"], "zh", degrade=False)))
+    assert chinese.height < 600
+    assert _decode(_jpeg(chinese)).size == chinese.size
+
+
+@needs_tesseract
+@pytest.mark.parametrize("index", [5, 6])
+def test_a_short_clean_chinese_screenshot_reads_whole(index: int) -> None:
+    """Blown up to letters ~70 px high (the old rule: any image under 600 px scaled to 1200), Tesseract misread these
+    clean three-line Chinese screenshots (签证 -> 等证, 签合同 -> 谷合同) and a flag was lost in each."""
+    from benchmarks.offer_eval import char_accuracy
+    from benchmarks.offer_images import drawable
+
+    text = _offers("zh")[index]["text"]
+    from_text = analyse(text, "zh", None).flags
+    assert from_text
+    result = read_image(render(text, "zh", degrade=False), "zh")
+    assert char_accuracy(drawable(text), result.text) >= 0.95
+    assert analyse(result.text, "zh", None).flags == from_text
 
 
 @needs_tesseract
