@@ -4,6 +4,7 @@ analyser on what was read. Images are rendered here from the blind offer set wit
 from __future__ import annotations
 
 import io
+import re
 import struct
 import zlib
 
@@ -210,3 +211,17 @@ def test_sms_findings_in_her_language_composed_within_the_budget_with_the_number
         for key in ("offer_flag_", "offer_why_", "offer_todo_"):
             assert catalog.text(key + flag, language) in chat
     assert f"({catalog.text('offer_severity_urgent', language)})" in chat
+
+
+def test_every_ocr_language_is_installed_by_the_dockerfile_and_ci() -> None:
+    """The Dockerfile once installed no Tesseract at all (every photo got "please type" in production): each
+    traineddata the code asks for must be a package in both the Dockerfile and CI."""
+    from bot.offer.ocr import TESSERACT_LANGUAGE
+
+    packages = {f"tesseract-ocr-{code.replace('_', '-')}" for code in TESSERACT_LANGUAGE.values() if code != "eng"}
+    dockerfile = (ROOT / "Dockerfile").read_text(encoding="utf-8")
+    ci_loop = re.search(r"for ocr_language in ([^;]+);", (ROOT / ".ci/run").read_text(encoding="utf-8"))
+    assert ci_loop is not None and "tesseract-ocr " in dockerfile
+    assert packages <= {f"tesseract-ocr-{code}" for code in ci_loop.group(1).split()}
+    for package in sorted(packages):
+        assert package in dockerfile, package
