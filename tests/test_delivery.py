@@ -4,6 +4,7 @@ retried with backoff, dead-lettered after the attempt limit or at once on a perm
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Awaitable, Callable
 
 import pytest
 import sqlalchemy as sa
@@ -123,3 +124,50 @@ def test_a_message_taken_while_the_database_restarts_is_not_sent_again(db_url: s
     clock.now += worker.lease_seconds + 1  # the lease of a process that gave up has run out
     asyncio.run(worker.run_once())
     assert channel.sent == ["a counsellor's words"]
+
+
+_REFUSED = DeliveryFailed("bad_request: BadRequest", retry=False)
+_OUTAGE = DeliveryFailed("TimedOut")
+
+
+@pytest.mark.parametrize(
+    "gateway_sends, sent_at_once, dead, worker_sends",
+    [
+        ([None, None, None], ["1", "2", "3"], [], []),
+        # part 1 refused for its own content: dead-lettered alone; the worker sends 2 and 3 (they were all
+        # dead-lettered with it by Telegram's own loop before the two loops became one)
+        ([_REFUSED], [], ["1"], ["2", "3"]),
+        ([None, _OUTAGE], ["1"], [], ["2", "3"]),  # an outage at part 2: the worker retries 2, then sends 3
+    ],
+    ids=["all-taken", "one-refused", "outage-midway"],
+)
+def test_a_gateway_sends_its_held_answer_in_order_and_leaves_the_rest_to_the_worker(
+    db_url: str,
+    gateway_sends: list[DeliveryFailed | None],
+    sent_at_once: list[str],
+    dead: list[str],
+    worker_sends: list[str],
+) -> None:
+    """OutboxWorker.send_held: the one loop behind Telegram's and SMS's own answers."""
+    handoff, channel, worker, clock = _world(db_url, [])
+    held_until = clock.now + worker.lease_seconds
+    with handoff.engine.begin() as conn:
+        ids = handoff.queue_answer(conn, "her", "fake", "addr", [("1", ()), ("2", ()), ("3", ())], held_until)
+    assert asyncio.run(worker.run_once()) == 0  # held by the gateway: the worker keeps off
+    gateway = FakeChannel(list(gateway_sends))
+    asyncio.run(worker.send_held(list(zip(ids, ["1", "2", "3"], strict=True)), held_until, gateway_part(gateway)))
+    assert gateway.sent == sent_at_once
+    clock.now += 2.1  # the hand-over delay
+    for _ in range(3):
+        asyncio.run(worker.run_once())
+        clock.now += 5
+    assert channel.sent == worker_sends  # in order, each once
+    assert handoff.dead_letters("fake") == len(dead)
+    assert asyncio.run(worker.run_once()) == 0 and sorted(gateway.sent + channel.sent + dead) == ["1", "2", "3"]
+
+
+def gateway_part(gateway: FakeChannel) -> Callable[[str], Awaitable[None]]:
+    async def send(text: str) -> None:
+        await gateway.deliver(Delivery(0, None, "her", "fake", "addr", text, 0))
+
+    return send

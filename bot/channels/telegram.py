@@ -502,16 +502,20 @@ class TelegramBot:
             chat_id = int(delivery.address)
         except ValueError:
             raise DeliveryFailed("no chat id", retry=False) from None
+        await self._deliver_to(chat_id, Message(delivery.text, delivery.buttons))
+
+    async def _deliver_to(self, chat_id: int, message: Message) -> None:
+        """One recorded message to her chat; Telegram's refusals as DeliveryFailed (retry or not)."""
         try:
-            sent = await self._send(chat_id, Message(delivery.text, delivery.buttons), remember=False)
+            sent = await self._send(chat_id, message, remember=False)
         except Forbidden:  # she blocked the bot or deleted her account: retrying cannot help
             raise DeliveryFailed("forbidden", retry=False) from None
         except BadRequest as error:  # chat not found, text refused
             raise DeliveryFailed(f"bad_request: {type(error).__name__}", retry=False) from None
         except (NetworkError, TelegramError) as error:  # timeouts, 5xx: try again later
             raise DeliveryFailed(type(error).__name__) from None
-        # remembered for /erase once the worker has recorded the delivery (it does so before it
-        # next yields): a crash in between must not leave it unrecorded, to be sent again
+        # remembered for /erase once the delivery is recorded (done before the next yield): a crash in between
+        # must not leave it unrecorded, to be sent again
         asyncio.get_running_loop().call_soon(self._remember_quietly, chat_id, sent.message_id)
 
     async def _erase(self, chat_id: int) -> None:
@@ -606,34 +610,9 @@ class TelegramBot:
         if behind:  # an earlier answer of hers still waits (an outage): this one follows it, in order
             self.handoff.hold(ids, held_until, None)
             return
-        await self._send_recorded(chat_id, list(zip(ids, messages, strict=True)), held_until)
-
-    async def _send_recorded(self, chat_id: int, parts: list[tuple[int, Message]], held_until: float) -> None:
-        """Send parts recorded in the outbox and held by this gateway, in order; each is forgotten
-        once Telegram took it. On a failure, this part and the rest are left to the outbox."""
-        for index, (delivery_id, message) in enumerate(parts):
-            following = [i for i, _ in parts[index + 1 :]]
-            try:
-                sent = await self._send(chat_id, message, remember=False)
-            except (Forbidden, BadRequest) as error:  # she blocked the bot, the chat is gone: never retried
-                reason = "forbidden" if isinstance(error, Forbidden) else f"bad_request: {type(error).__name__}"
-                log.warning("reply refused (%s): dead letter", type(error).__name__)
-                for other in [delivery_id, *following]:
-                    self.handoff.mark_failed(other, reason, final=True)
-                return
-            except TelegramError as error:  # an outage, a timeout: the outbox retries with backoff
-                log.warning("reply not sent (%s): left to the outbox", type(error).__name__)
-                self.handoff.mark_failed(delivery_id, type(error).__name__)
-                self.handoff.hold([delivery_id, *following], held_until, self.handoff.clock() + 2.0)
-                return
-            # Telegram has it: forget it at once, in one statement with renewing the hold on the
-            # next parts - a gateway killed between the two would have the outbox send it again.
-            renewed = self.handoff.clock() + self.outbox.lease_seconds
-            ours = await self.outbox.record_sent(delivery_id, forget=True, hold=(following, held_until, renewed))
-            held_until = renewed
-            self._remember_quietly(chat_id, sent.message_id)
-            if not ours:  # a send slower than the hold: the outbox took the rest over and sends it
-                return
+        await self.outbox.send_held(
+            list(zip(ids, messages, strict=True)), held_until, functools.partial(self._deliver_to, chat_id)
+        )
 
     async def _send_or_queue(self, chat_id: int, messages: Sequence[Message]) -> None:
         """Long polling: send; what Telegram does not take now goes to the outbox."""

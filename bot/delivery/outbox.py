@@ -7,7 +7,7 @@ import logging
 import time
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
-from typing import Protocol
+from typing import Protocol, TypeVar
 
 from sqlalchemy.exc import OperationalError
 
@@ -18,6 +18,9 @@ log = logging.getLogger(__name__)
 MAX_ATTEMPTS = 8  # 2+4+...+256 s of backoff: about 8 minutes of an outage, then a dead letter
 MAX_BACKOFF_SECONDS = 300.0
 LEASE_SECONDS = 60.0
+HANDOVER_SECONDS = 2.0  # a part a gateway failed to send itself waits this long before the worker retries it
+
+Part = TypeVar("Part")
 
 
 class DeliveryFailed(Exception):
@@ -101,3 +104,27 @@ class OutboxWorker:
                     raise
                 log.warning("%s delivery sent, not yet recorded (%s): retrying", self.channel.name, type(error).__name__)
                 await asyncio.sleep(0.5)
+
+    async def send_held(
+        self, parts: Sequence[tuple[int, Part]], held_until: float, send: Callable[[Part], Awaitable[None]]
+    ) -> None:
+        """Send parts a gateway recorded in the outbox and holds (its own answer, right after recording it), in
+        order, instead of waiting for the next poll. Each is forgotten once the channel took it, in one statement
+        with renewing the hold on the parts after it (a gateway killed between the two would send it again). On a
+        failure, the part is marked failed (dead-lettered at once when retrying cannot help) and it and the rest
+        are left to the worker, which tries each on its own - a part refused for its own content does not take
+        the others with it."""
+        for index, (delivery_id, part) in enumerate(parts):
+            following = [other for other, _ in parts[index + 1 :]]
+            try:
+                await send(part)
+            except DeliveryFailed as failure:
+                log.warning("%s reply not sent (%s): left to the outbox", self.channel.name, failure.reason)
+                self.handoff.mark_failed(delivery_id, failure.reason, final=not failure.retry)
+                self.handoff.hold([delivery_id, *following], held_until, self.handoff.clock() + HANDOVER_SECONDS)
+                return
+            renewed = self.handoff.clock() + self.lease_seconds
+            ours = await self.record_sent(delivery_id, forget=True, hold=(following, held_until, renewed))
+            held_until = renewed
+            if not ours:  # a send slower than the hold: the worker took the rest over and sends it
+                return

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import contextvars
+import functools
 import logging
 from dataclasses import dataclass
 
@@ -170,24 +171,11 @@ class SmsGateway:
     async def _send_held(self, item: InboxItem) -> None:
         """Send the replies ``_complete`` just recorded and holds, in order, through the provider she wrote in by -
         instead of waking the outbox worker to find them (a poll, a lease per row, one send after another for all
-        numbers). Each is forgotten once the provider took it; on a failure, it and the rest go to the outbox
-        (retried with backoff, or dead-lettered), as every other SMS does."""
+        numbers). What the provider does not take goes to the outbox (retried with backoff, or dead-lettered)."""
         held, held_until = self._held.pop(item.id, ([], 0.0))
-        for index, delivery in enumerate(held):
-            following = [d.id for d in held[index + 1 :]]
-            try:
-                await self._send_by(item.provider, delivery)
-            except DeliveryFailed as failure:
-                final = not failure.retry
-                log.warning("sms reply not sent (%s): left to the outbox", failure.reason)
-                self.handoff.mark_failed(delivery.id, failure.reason, final=final)
-                self.handoff.hold([delivery.id, *following], held_until, self.handoff.clock() + 2.0)
-                return  # the outbox worker's next polls find it once the hold has run out
-            renewed = self.handoff.clock() + self.outbox.lease_seconds
-            ours = await self.outbox.record_sent(delivery.id, forget=True, hold=(following, held_until, renewed))
-            held_until = renewed
-            if not ours:  # a send slower than the lease: the outbox took the rest over
-                return
+        await self.outbox.send_held(
+            [(delivery.id, delivery) for delivery in held], held_until, functools.partial(self._send_by, item.provider)
+        )
 
     async def process(self, item: InboxItem) -> None:
         """One inbound SMS -> keywords or the pipeline -> at most one reply in the outbox."""
