@@ -182,6 +182,22 @@ def test_the_script_seen_overrides_a_wrong_profile_language() -> None:
     assert "บาท" in result.text
 
 
+@needs_tesseract
+def test_ukrainian_typed_in_latin_letters_is_read_with_english_first() -> None:
+    """Read with ukr+eng, Latin words came back with Cyrillic look-alikes ("ті" for "mi", "па" for "na"); a mostly
+    Latin first pass is read again with English first. A Cyrillic screenshot keeps Ukrainian first."""
+    latin = (
+        "pryvit, meni 17. odna zhinka z instagramu proponuye robotu v kafe u Varshavi, kvytok vona kupyt sama, "
+        "a pasport ya maju viddaty ij na zberigannya. my shche ne bachylys. tse normalno?"
+    )
+    result = read_image(render(latin, "uk", degrade=True, seed=3), "uk")
+    assert result.languages == "eng+ukr"
+    assert not re.search(r"[\u0400-\u04FF]", result.text)
+    assert "pasport" in result.text and "normalno" in result.text
+    cyrillic = "Привіт, мені 17. Одна жінка з інстаграму пропонує роботу в кафе у Варшаві, квиток купить сама."
+    assert read_image(render(cyrillic, "uk", degrade=False), "uk").languages == "ukr+eng"
+
+
 @pytest.mark.parametrize("language", ["en", "th", "my", "km", "vi", "id", "tl", "zh", "ru", "uk", "ro"])
 def test_sms_findings_in_her_language_composed_within_the_budget_with_the_numbers(language: str) -> None:
     """SMS: the job-offer answer plus the findings line of a bad offer (four flags) still fits the 3-segment reply,

@@ -18,6 +18,7 @@ from bot.offer.semantic import (
     FlagSettings,
     fingerprint,
     load_examples,
+    plain,
     scorable,
     sentences,
 )
@@ -83,6 +84,31 @@ def test_short_texts_are_not_scored() -> None:
     scorer = FlagScorer(model(), encoder)
     assert not scorable("ok 👍") and not scorable("   ")
     assert scorer.found("shh") == {} and encoder.calls == []
+
+
+@pytest.mark.parametrize(
+    ("typed", "photographed"),
+    [
+        ("hey 😘 a job for you 🇬🇧, don't tell anyone 🤫👍🏽", "hey a job for you , don't tell anyone"),
+        ("สวัสดีจ้าน้อง 💕 เห็นโปรไฟล์แล้ว อย่าเพิ่งบอกใคร", "สวัสดีจ้าน้องเห็นโปรไฟล์แล้วอย่าเพิ่งบอกใคร"),
+        ("不要 告诉 家人 🤫 先交 押金 1️⃣", "不要告诉家人先交押金 1"),
+    ],
+)
+def test_emoji_and_spaces_between_unspaced_letters_do_not_change_what_the_model_reads(typed: str, photographed: str) -> None:
+    """OCR never reads emoji and cannot tell a Thai pause from its own gaps: the offer she types and its screenshot
+    must be one text for the model (currency signs stay: "3000$" is pay)."""
+    assert plain(typed) == plain(photographed)
+    assert "$" in plain("先交 3000$ 押金")
+    assert FlagScorer.texts(typed) == FlagScorer.texts(photographed)
+
+
+def test_training_texts_are_read_as_messages_are(tmp_path: Path) -> None:
+    folder = tmp_path / "offer" / "semantic"
+    folder.mkdir(parents=True)
+    (folder / "th.yml").write_text(
+        "language: th\nitems:\n  - {text: 'อย่าบอก ใคร 🤫 นะ', flags: [pressure_secrecy]}\n", encoding="utf-8"
+    )
+    assert [e.text for e in load_examples(tmp_path)] == ["อย่าบอกใครนะ"]
 
 
 @pytest.mark.parametrize(

@@ -50,6 +50,12 @@ _SCRIPTS: tuple[tuple[str, str], ...] = (
     ("rus", r"\p{Cyrillic}"),
 )
 _SCRIPT_RE = {code: regex.compile(pattern) for code, pattern in _SCRIPTS}
+# Russian and Ukrainian are often typed in Latin letters. Read with rus+eng / ukr+eng, such a screenshot comes back
+# with Cyrillic look-alikes inside Latin words ("ті" for "mi", "2пауи" for "znayu"); read again with English first
+# when the first pass is mostly Latin (development screenshots: character accuracy 0.91 -> 0.99, 0.96 -> 0.99).
+_LATIN_FIRST_WHEN_LATIN = frozenset({"rus", "ukr"})
+_LATIN_LETTER = regex.compile(r"\p{Latin}")
+_CYRILLIC_LETTER = regex.compile(r"\p{Cyrillic}")
 # OCR puts spaces between Thai / Chinese / Burmese / Khmer characters; these scripts do not separate words.
 _NO_SPACE = r"\p{Thai}\p{Han}\p{Myanmar}\p{Khmer}\u3000-\u303F\uFF00-\uFFEF"
 _INNER_SPACE = regex.compile(rf"(?<=[{_NO_SPACE}])\s+(?=[{_NO_SPACE}])")
@@ -224,4 +230,12 @@ def read_image(data: bytes, language: str | None) -> OcrResult:
     if seen and primary not in seen and not (primary == "ukr" and seen == ["rus"]):
         languages = _languages(seen[0])
         raw = _tesseract(png, languages)
+    elif primary in _LATIN_FIRST_WHEN_LATIN and _mostly_latin(raw):
+        languages = f"eng+{primary}"
+        raw = _tesseract(png, languages)
     return OcrResult(clean(raw), languages)
+
+
+def _mostly_latin(text: str) -> bool:
+    latin = len(_LATIN_LETTER.findall(text))
+    return latin >= 20 and latin > 3 * len(_CYRILLIC_LETTER.findall(text))

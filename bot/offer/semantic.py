@@ -34,6 +34,16 @@ from bot.semantic.npz import save_npz
 # a sentence ends at . ! ? (Latin, CJK), the Burmese and Khmer full stops, or a new line
 _SENTENCE_END = regex.compile(r"(?<=[.!?。！？။។])\s+|[\n\r]+|(?<=[。！？။។])")
 _LETTER = regex.compile(r"\p{L}")
+# Thai, Burmese, Khmer and Chinese are written without spaces between words; a space there is a pause she may or may
+# not type, and OCR cannot tell it from the gaps it sees between letters (bot/offer/ocr.py removes them all). The model
+# reads these scripts without any, so the same offer typed and photographed is one text.
+_UNSPACED = r"\p{Thai}\p{Myanmar}\p{Khmer}\p{Han}"
+_UNSPACED_GAP = regex.compile(rf"(?<=[{_UNSPACED}])\s+(?=[{_UNSPACED}])")
+# Emoji, flags, skin tones, keycaps: dropped before encoding, in training and in use. A screenshot's OCR never reads
+# them (Tesseract has no emoji), so with them the same offer typed and photographed got different vectors: on the
+# development screenshots 6 of 30 flag differences between an offer's text and its picture came from emoji alone
+# (docs/offer-check.md, "Emoji"). Currency signs stay: "3000$" is a pay figure.
+_PICTOGRAPHS = regex.compile(r"[\p{Extended_Pictographic}\p{Regional_Indicator}\uFE0F\u200D\u20E3\U0001F3FB-\U0001F3FF]+")
 MAX_SENTENCES = 12  # a longer message: its first 12 sentences (and the whole text) are read
 MIN_LETTERS = 8  # shorter texts ("ok", "yes", a name) are not scored: their vectors say little
 MIN_SUPPORT = 5  # out-of-fold hits a threshold must rest on
@@ -98,10 +108,16 @@ def load_examples(data_dir: Path) -> list[Example]:
             unknown = flags - set(FLAG_IDS)
             if unknown:
                 raise ValueError(f"{path.name}: unknown flag ids {sorted(unknown)} in {item.get('text', '')[:40]!r}")
-            text = " ".join(str(item.get("text") or "").split())
+            text = plain(str(item.get("text") or ""))
             if text:
                 examples.append(Example(text, flags, language))
     return examples
+
+
+def plain(text: str) -> str:
+    """The text the model reads: emoji and their joiners dropped, spaces collapsed, and no spaces between the letters
+    of scripts written without them (Thai, Burmese, Khmer, Chinese)."""
+    return _UNSPACED_GAP.sub("", " ".join(_PICTOGRAPHS.sub(" ", text or "").split()))
 
 
 def sentences(text: str) -> list[str]:
@@ -277,7 +293,8 @@ class FlagScorer:
 
     @staticmethod
     def texts(text: str) -> list[str]:
-        """What ``probabilities`` encodes: the whole text and its sentences ([] for a text too short)."""
+        """What ``probabilities`` encodes: the whole text and its sentences, without emoji ([] for a text too short)."""
+        text = plain(text)
         if not scorable(text):
             return []
         parts = sentences(text)
