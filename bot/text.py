@@ -19,6 +19,8 @@ MAX_CHARS = 1000  # NLU input bound; longer messages are cut at a word boundary
 _INVISIBLE = regex.compile(r"[\u00AD\u180E\u200B-\u200F\u202A-\u202E\u2060-\u2064\uFEFF\uFE00-\uFE0F]")
 _CONTROL = regex.compile(r"[\p{Cc}\p{Cs}\p{Co}\p{Cn}]")
 _SPACES = regex.compile(r"\s+")
+# Scripts written without spaces between words (a space there is a pause, or OCR's gap between letters).
+UNSPACED_LETTERS = r"\p{Thai}\p{Myanmar}\p{Khmer}\p{Han}"
 _LETTER = regex.compile(r"\p{L}")
 _MYANMAR = regex.compile(r"[\u1000-\u109F]")
 ZAWGYI_THRESHOLD = 0.95

@@ -17,7 +17,7 @@ from typing import Any
 
 import regex
 
-from bot.text import normalize
+from bot.text import UNSPACED_LETTERS, normalize
 
 log = logging.getLogger(__name__)
 
@@ -57,7 +57,7 @@ _LATIN_FIRST_WHEN_LATIN = frozenset({"rus", "ukr"})
 _LATIN_LETTER = regex.compile(r"\p{Latin}")
 _CYRILLIC_LETTER = regex.compile(r"\p{Cyrillic}")
 # OCR puts spaces between Thai / Chinese / Burmese / Khmer characters; these scripts do not separate words.
-_NO_SPACE = r"\p{Thai}\p{Han}\p{Myanmar}\p{Khmer}\u3000-\u303F\uFF00-\uFFEF"
+_NO_SPACE = UNSPACED_LETTERS + r"\u3000-\u303F\uFF00-\uFFEF"
 _INNER_SPACE = regex.compile(rf"(?<=[{_NO_SPACE}])\s+(?=[{_NO_SPACE}])")
 # Tesseract's script detection (--psm 0, osd.traineddata) -> the language that reads that script. It does not
 # know Burmese or Khmer: those are read when her profile language is Burmese or Khmer, or seen in the first pass.

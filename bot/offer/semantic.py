@@ -30,6 +30,7 @@ import yaml
 
 from bot.offer.model import FLAG_IDS
 from bot.semantic.npz import save_npz
+from bot.text import UNSPACED_LETTERS
 
 # a sentence ends at . ! ? (Latin, CJK), the Burmese and Khmer full stops, or a new line
 _SENTENCE_END = regex.compile(r"(?<=[.!?。！？။។])\s+|[\n\r]+|(?<=[。！？။។])")
@@ -37,12 +38,11 @@ _LETTER = regex.compile(r"\p{L}")
 # Thai, Burmese, Khmer and Chinese are written without spaces between words; a space there is a pause she may or may
 # not type, and OCR cannot tell it from the gaps it sees between letters (bot/offer/ocr.py removes them all). The model
 # reads these scripts without any, so the same offer typed and photographed is one text.
-_UNSPACED = r"\p{Thai}\p{Myanmar}\p{Khmer}\p{Han}"
-_UNSPACED_GAP = regex.compile(rf"(?<=[{_UNSPACED}])\s+(?=[{_UNSPACED}])")
+_UNSPACED_GAP = regex.compile(rf"(?<=[{UNSPACED_LETTERS}])\s+(?=[{UNSPACED_LETTERS}])")
 # Emoji, flags, skin tones, keycaps: dropped before encoding, in training and in use. A screenshot's OCR never reads
-# them (Tesseract has no emoji), so with them the same offer typed and photographed got different vectors: on the
-# development screenshots 6 of 30 flag differences between an offer's text and its picture came from emoji alone
-# (docs/offer-check.md, "Emoji"). Currency signs stay: "3000$" is a pay figure.
+# them (Tesseract has no emoji), so with them the same offer typed and photographed got different vectors (development
+# screenshots, degraded: flags equal to the text's 228 -> 236 of 264 with emoji dropped; docs/offer-check.md, "One
+# text for the model, typed or photographed"). Currency signs stay: "3000$" is a pay figure.
 _PICTOGRAPHS = regex.compile(r"[\p{Extended_Pictographic}\p{Regional_Indicator}\uFE0F\u200D\u20E3\U0001F3FB-\U0001F3FF]+")
 MAX_SENTENCES = 12  # a longer message: its first 12 sentences (and the whole text) are read
 MIN_LETTERS = 8  # shorter texts ("ok", "yes", a name) are not scored: their vectors say little
